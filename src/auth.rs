@@ -1,0 +1,66 @@
+//! Bearer-token authentication for the ingest routes.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use uuid::Uuid;
+
+use crate::error::{AppError, AuthFailure};
+use crate::services::tokens;
+use crate::state::AppState;
+use crate::token::{self, TokenHash};
+
+/// The project a request acts for, resolved from its bearer token alone:
+/// nothing in the request body or path can name another project.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProjectScope {
+    pub project_id: Uuid,
+    pub token_id: Uuid,
+}
+
+impl FromRequestParts<AppState> for ProjectScope {
+    type Rejection = AppError;
+
+    /// Parses `Authorization: Bearer <token>`, hashes the token, looks the
+    /// hash up among unrevoked tokens, and yields the token's project.
+    /// Every failure is a `401`; the reason is logged at debug.
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let presented = bearer_token(parts).inspect_err(|failure| {
+            tracing::debug!(reason = ?failure, "authorization header rejected");
+        })?;
+        if !token::is_well_formed(presented) {
+            tracing::debug!(reason = "malformed token", "token rejected");
+            return Err(AppError::Unauthorized(AuthFailure::InvalidToken));
+        }
+
+        let hash = TokenHash::of(presented);
+        let Some(found) = tokens::find_active_token(&state.db, &hash).await? else {
+            tracing::debug!(reason = "unknown or revoked token", "token rejected");
+            return Err(AppError::Unauthorized(AuthFailure::InvalidToken));
+        };
+
+        tracing::Span::current().record("project_id", tracing::field::display(found.project_id));
+        Ok(Self {
+            project_id: found.project_id,
+            token_id: found.token_id,
+        })
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header. The scheme is
+/// matched case-insensitively, as RFC 7235 asks.
+pub fn bearer_token(parts: &Parts) -> Result<&str, AppError> {
+    let header = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or(AppError::Unauthorized(AuthFailure::MissingHeader))?;
+    let malformed = || AppError::Unauthorized(AuthFailure::MalformedHeader);
+
+    let value = header.to_str().map_err(|_| malformed())?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(malformed)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
+        return Err(malformed());
+    }
+    Ok(token)
+}

@@ -1,0 +1,21 @@
+//! The service layer: one module per resource, each running its queries on
+//! both backends. Constraint violations are given their meaning here, right
+//! after the statement that can raise them.
+
+pub mod ingest;
+pub mod orgs;
+pub mod projects;
+pub mod runs;
+pub mod tokens;
+
+/// Whether the statement failed on a UNIQUE or PRIMARY KEY constraint.
+///
+/// sqlx's `constraint()` is always `None` on SQLite, so this goes by kind.
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Whether the statement failed on a FOREIGN KEY constraint.
+pub(crate) fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_foreign_key_violation())
+}
