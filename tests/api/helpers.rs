@@ -14,9 +14,13 @@ use serde_json::{Value, json};
 use test_analytics::config::{Config, Durability};
 use test_analytics::db::Database;
 use test_analytics::state::AppState;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tower::ServiceExt;
+
+#[path = "../common/wire.rs"]
+mod wire;
+pub use wire::send_over_socket;
 
 /// Which database a test runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -456,51 +460,6 @@ impl Drop for ServerHandle {
             let _ = stop.send(());
         }
     }
-}
-
-/// A response read over a real connection.
-#[derive(Debug)]
-pub struct WireResponse {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Value,
-}
-
-/// Sends one HTTP/1.1 request over a new TCP connection.
-pub async fn send_over_socket(
-    address: SocketAddr,
-    method: Method,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<Value>,
-) -> Result<WireResponse, Box<dyn std::error::Error + Send + Sync>> {
-    let stream = TcpStream::connect(address).await?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-
-    let mut builder = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", address.to_string());
-    for (name, value) in headers {
-        builder = builder.header(*name, *value);
-    }
-    let body = match body {
-        Some(json) => {
-            builder = builder.header("content-type", "application/json");
-            Body::from(json.to_string())
-        }
-        None => Body::empty(),
-    };
-    let response = sender.send_request(builder.body(body)?).await?;
-    let (parts, body) = response.into_parts();
-    let bytes = body.collect().await?.to_bytes();
-    Ok(WireResponse {
-        status: parts.status,
-        headers: parts.headers,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    })
 }
 
 /// A valid ingest body for `run_id`.

@@ -82,7 +82,7 @@ async fn sixty_four_concurrent_identical_ingests_store_one_row_over_real_sockets
     let mut statuses = Vec::new();
     for request in requests.collect::<Vec<_>>() {
         let response = request.await.expect("task").expect("response");
-        assert!(response.body["run_id"].is_string(), "{:?}", response.body);
+        assert!(response.body["run_id"].is_string(), "{}", response.text);
         assert!(response.headers.contains_key("x-request-id"));
         statuses.push(response.status);
     }
