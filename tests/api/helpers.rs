@@ -1,10 +1,8 @@
 //! The test harness: a fresh database per test, on SQLite or PostgreSQL, the
 //! real router driven in process, and a real socket where concurrency matters.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Once;
 
 use axum::Router;
 use axum::body::Body;
@@ -18,8 +16,12 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tower::ServiceExt;
 
+#[path = "../common/postgres.rs"]
+mod postgres;
 #[path = "../common/wire.rs"]
 mod wire;
+
+use postgres::TestDatabase;
 pub use wire::send_over_socket;
 
 /// Which database a test runs against.
@@ -27,17 +29,6 @@ pub use wire::send_over_socket;
 pub enum Backend {
     Sqlite,
     Postgres,
-}
-
-/// The server every PostgreSQL test creates its own database on.
-fn postgres_admin_url() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-/// In CI the PostgreSQL half must run: a missing server fails the test.
-fn postgres_required() -> bool {
-    std::env::var("TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
 }
 
 /// Generates one `#[tokio::test]` per backend for each listed test function,
@@ -92,56 +83,7 @@ pub struct TestApp {
 )]
 enum Scratch {
     Sqlite(tempfile::TempDir),
-    Postgres(PostgresDatabase),
-}
-
-/// A database created on the local server for one test and dropped after it.
-struct PostgresDatabase {
-    name: String,
-}
-
-impl Drop for PostgresDatabase {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        // Drop runs outside any async context; a short-lived runtime does the work.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            if let Ok(runtime) = runtime {
-                runtime.block_on(async {
-                    if let Ok(pool) = admin_pool().await {
-                        let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
-                        pool.close().await;
-                    }
-                });
-            }
-        })
-        .join();
-    }
-}
-
-async fn admin_pool() -> Result<sqlx::PgPool, sqlx::Error> {
-    sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(std::time::Duration::from_secs(3))
-        .connect(&postgres_admin_url())
-        .await
-}
-
-static SKIP_NOTICE: Once = Once::new();
-
-fn announce_postgres_skipped(reason: &str) {
-    SKIP_NOTICE.call_once(|| {
-        // Written to the real stderr, past the test harness's output capture.
-        let _ = writeln!(
-            std::io::stderr(),
-            "\nNOTE: PostgreSQL is not reachable at {} ({reason}); the PostgreSQL half of the \
-             suite is SKIPPED. Set TEST_REQUIRE_POSTGRES=1 to make this a failure.\n",
-            postgres_admin_url()
-        );
-    });
+    Postgres(TestDatabase),
 }
 
 /// The configuration a test server runs with: defaults, a given database.
@@ -180,11 +122,9 @@ impl TestApp {
                 (config, Scratch::Sqlite(dir))
             }
             Backend::Postgres => {
-                let (url, database) = create_postgres_database().await?;
-                (
-                    test_config(PathBuf::new(), Some(url)),
-                    Scratch::Postgres(database),
-                )
+                let database = TestDatabase::create().await?;
+                let config = test_config(PathBuf::new(), Some(database.url.clone()));
+                (config, Scratch::Postgres(database))
             }
         };
         configure(&mut config);
@@ -332,30 +272,6 @@ impl TestApp {
         }
         .expect("count rows")
     }
-}
-
-async fn create_postgres_database() -> Option<(String, PostgresDatabase)> {
-    let pool = match admin_pool().await {
-        Ok(pool) => pool,
-        Err(error) if !postgres_required() => {
-            announce_postgres_skipped(&error.to_string());
-            return None;
-        }
-        Err(error) => panic!("TEST_REQUIRE_POSTGRES=1 but PostgreSQL is unreachable: {error}"),
-    };
-    let name = format!("ta_test_{}", uuid::Uuid::new_v4().simple());
-    let sql = sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""));
-    sqlx::query(sql)
-        .execute(&pool)
-        .await
-        .expect("create a test database");
-    pool.close().await;
-
-    let admin = postgres_admin_url();
-    let base = admin
-        .rsplit_once('/')
-        .map_or(admin.as_str(), |(base, _)| base);
-    Some((format!("{base}/{name}"), PostgresDatabase { name }))
 }
 
 /// Project ids and a working token.
