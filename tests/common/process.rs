@@ -57,7 +57,10 @@ impl ServerProcess {
                 if let Some(address) = listening_address(&line) {
                     let _ = address_tx.send(address);
                 }
-                collected.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+                collected
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(line);
             }
         });
 
@@ -70,7 +73,11 @@ impl ServerProcess {
                 panic!("the server did not report a listening address; its log:\n{log}");
             }
         };
-        Self { child, address, lines }
+        Self {
+            child,
+            address,
+            lines,
+        }
     }
 
     /// The process id.
@@ -114,9 +121,7 @@ impl ServerProcess {
     pub fn log_records(&self) -> Vec<Value> {
         self.log_lines()
             .iter()
-            .map(|line| {
-                serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"))
-            })
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
             .collect()
     }
 }
