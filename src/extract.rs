@@ -1,14 +1,18 @@
 //! Extractors whose rejections speak the error envelope.
 
-use axum::extract::{FromRequest, Request};
-use serde::de::DeserializeOwned;
-use serde_json::Value;
+use std::fmt;
 
-use crate::error::AppError;
+use axum::extract::{FromRequest, Request};
+use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+use crate::error::{AppError, FieldError};
 
 /// A JSON object body. A missing content type (`415`), an oversized body
-/// (`413`), malformed JSON or anything but an object (`400`) is answered with
-/// [`AppError`] instead of axum's plain-text rejections.
+/// (`413`), malformed JSON, anything but an object, or an object that names a
+/// key twice (`400`) is answered with [`AppError`] instead of axum's
+/// plain-text rejections.
 #[derive(Debug)]
 pub struct AppJson<T>(pub T);
 
@@ -20,16 +24,95 @@ where
     type Rejection = AppError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
-        let axum::Json(value) = axum::Json::<Value>::from_request(request, state).await?;
+        let axum::Json(body) = axum::Json::<Body>::from_request(request, state).await?;
 
         // serde would happily read a struct from a JSON array; the API takes objects only.
-        if !value.is_object() {
+        let Body::Object { fields, repeated } = body else {
             return Err(AppError::BadRequest(
                 "Request body must be a JSON object".to_owned(),
             ));
+        };
+        // Parsers disagree on which of two equal keys wins; refusing both
+        // leaves no doubt about what was stored.
+        if !repeated.is_empty() {
+            let details = repeated
+                .iter()
+                .map(|key| FieldError::new(key, "must appear only once"))
+                .collect();
+            return Err(AppError::Validation(details));
         }
-        serde_json::from_value(value).map(AppJson).map_err(|error| {
-            AppError::BadRequest(format!("Request body has the wrong shape: {error}"))
-        })
+        serde_json::from_value(Value::Object(fields))
+            .map(AppJson)
+            .map_err(|error| {
+                AppError::BadRequest(format!("Request body has the wrong shape: {error}"))
+            })
+    }
+}
+
+/// A parsed request body: an object with the keys it repeated, or anything else.
+enum Body {
+    Object {
+        fields: Map<String, Value>,
+        repeated: Vec<String>,
+    },
+    NotAnObject,
+}
+
+impl<'de> Deserialize<'de> for Body {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(BodyVisitor)
+    }
+}
+
+struct BodyVisitor;
+
+impl<'de> Visitor<'de> for BodyVisitor {
+    type Value = Body;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Body, A::Error> {
+        let mut fields = Map::new();
+        let mut repeated = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value: Value = map.next_value()?;
+            if !fields.contains_key(&key) {
+                fields.insert(key, value);
+            } else if !repeated.contains(&key) {
+                repeated.push(key);
+            }
+        }
+        Ok(Body::Object { fields, repeated })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Body, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Body::NotAnObject)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Body, E> {
+        Ok(Body::NotAnObject)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Body, E> {
+        Ok(Body::NotAnObject)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Body, E> {
+        Ok(Body::NotAnObject)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Body, E> {
+        Ok(Body::NotAnObject)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Body, E> {
+        Ok(Body::NotAnObject)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Body, E> {
+        Ok(Body::NotAnObject)
     }
 }

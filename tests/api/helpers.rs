@@ -272,6 +272,40 @@ impl TestApp {
         }
         .expect("count rows")
     }
+
+    /// Rows of a query whose columns are all `CAST(.. AS TEXT)` (or NULL),
+    /// so that one SQL text reads the same on both backends.
+    pub async fn text_rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        use sqlx::Row;
+
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match &self.state.db {
+            Database::Sqlite(db) => sqlx::query(sql)
+                .fetch_all(&db.reader)
+                .await
+                .expect("query the test database")
+                .iter()
+                .map(|row| (0..row.len()).map(|i| row.get(i)).collect())
+                .collect(),
+            Database::Postgres(pool) => sqlx::query(sql)
+                .fetch_all(pool)
+                .await
+                .expect("query the test database")
+                .iter()
+                .map(|row| (0..row.len()).map(|i| row.get(i)).collect())
+                .collect(),
+        }
+    }
+
+    /// Runs a statement straight on the database, bypassing the API.
+    pub async fn execute(&self, sql: &str) {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match &self.state.db {
+            Database::Sqlite(db) => sqlx::query(sql).execute(&db.writer).await.map(drop),
+            Database::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(drop),
+        }
+        .expect("execute on the test database");
+    }
 }
 
 /// Project ids and a working token.

@@ -1,5 +1,13 @@
 //! The integration suite: the real router on a real database, SQLite always,
 //! PostgreSQL when a server is reachable (required in CI).
 
+mod auth;
+mod errors;
+mod formats;
 mod helpers;
+mod ingest;
+mod orgs;
+mod projects;
+mod request_ids;
 mod smoke;
+mod tokens;
