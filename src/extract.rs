@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
 use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
@@ -114,5 +115,25 @@ impl<'de> Visitor<'de> for BodyVisitor {
 
     fn visit_unit<E: de::Error>(self) -> Result<Body, E> {
         Ok(Body::NotAnObject)
+    }
+}
+
+/// The query string as `(name, value)` pairs in order, percent-decoded.
+/// Handlers check each value themselves, so that a bad one is a `400` in the
+/// envelope naming the parameter, not axum's plain-text rejection.
+#[derive(Debug, Default)]
+pub struct QueryPairs(pub Vec<(String, String)>);
+
+impl<S> FromRequestParts<S> for QueryPairs
+where
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| AppError::BadRequest("Query string could not be read".to_owned()))?;
+        Ok(Self(pairs))
     }
 }

@@ -7,6 +7,7 @@ use crate::state::AppState;
 mod ingest;
 mod orgs;
 mod projects;
+mod runs;
 mod tokens;
 
 /// All routes, without the middleware stack.
@@ -16,4 +17,5 @@ pub fn api_router() -> Router<AppState> {
         .merge(projects::router())
         .merge(tokens::router())
         .merge(ingest::router())
+        .merge(runs::router())
 }

@@ -5,6 +5,7 @@
 pub mod ingest;
 pub mod orgs;
 pub mod projects;
+pub mod run_queries;
 pub mod runs;
 pub mod tokens;
 

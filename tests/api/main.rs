@@ -9,5 +9,7 @@ mod ingest;
 mod orgs;
 mod projects;
 mod request_ids;
+mod run_properties;
+mod runs;
 mod smoke;
 mod tokens;
