@@ -188,7 +188,7 @@ fn single<'a>(query: &'a [(String, String)], name: &str) -> Rule<Option<&'a str>
         .map(|(_, value)| value.as_str());
     let first = values.next();
     if values.next().is_some() {
-        return Err("must be given at most once".to_owned());
+        return Err("must appear only once".to_owned());
     }
     Ok(first)
 }
