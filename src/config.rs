@@ -45,6 +45,11 @@ pub struct Config {
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 15)]
     pub request_timeout_secs: u64,
 
+    /// Longest a client may take to send a request's headers, and longest an
+    /// idle keep-alive connection is kept open, in seconds.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+
     /// Longest the drain on SIGTERM or Ctrl-C may take, in seconds.
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
@@ -90,6 +95,11 @@ impl Config {
         Duration::from_secs(self.request_timeout_secs)
     }
 
+    /// The deadline for a request's headers, and for an idle connection.
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs)
+    }
+
     /// The deadline for draining in-flight requests at shutdown.
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout_secs)
@@ -115,6 +125,7 @@ impl fmt::Debug for Config {
             .field("admin_token", &self.admin_token)
             .field("body_limit_bytes", &self.body_limit_bytes)
             .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("header_read_timeout_secs", &self.header_read_timeout_secs)
             .field("shutdown_timeout_secs", &self.shutdown_timeout_secs)
             .field("sqlite_synchronous", &self.sqlite_synchronous)
             .finish_non_exhaustive()

@@ -26,6 +26,10 @@ use std::io;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -52,16 +56,72 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `app(state)` on `listener` until `shutdown` resolves, then lets
-/// in-flight requests finish.
+/// Serves `app(state)` on `listener` until `shutdown` resolves, then stops
+/// accepting (the listener is closed, so new connections are refused) and
+/// lets in-flight requests finish.
+///
+/// Each connection speaks HTTP/1.1 and must send its request headers within
+/// `HEADER_READ_TIMEOUT_SECS`, which also bounds how long an idle keep-alive
+/// connection is kept: a client that opens a connection and stalls cannot
+/// hold it forever.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let header_read_timeout = state.config.header_read_timeout();
+    let router = app(state);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(error) => {
+                    pause_after_accept_error(error).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Responses are small and written whole; waiting to coalesce them only adds latency.
+        let _ = stream.set_nodelay(true);
+
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout)
+            .serve_connection(
+                TokioIo::new(stream),
+                TowerToHyperService::new(router.clone()),
+            );
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(error = %error, "connection closed with an error");
+            }
+        });
+    }
+
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// Accept fails for reasons of one connection (reset before it was taken)
+/// and for reasons of the process (out of file descriptors). Neither stops
+/// the server; the second is given a moment to clear instead of a busy loop.
+async fn pause_after_accept_error(error: io::Error) {
+    use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset, Interrupted};
+
+    if matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset | Interrupted
+    ) {
+        return;
+    }
+    tracing::warn!(error = %error, "accepting a connection failed");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
 }
 
 /// What the binary does: a maintenance command, or serve until SIGTERM/Ctrl-C.

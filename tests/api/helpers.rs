@@ -22,7 +22,7 @@ mod postgres;
 mod wire;
 
 use postgres::TestDatabase;
-pub use wire::send_over_socket;
+pub use wire::{WireClient, send_over_socket};
 
 /// Which database a test runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,6 +97,7 @@ pub fn test_config(database_path: PathBuf, database_url: Option<String>) -> Conf
         admin_token: None,
         body_limit_bytes: 1024 * 1024,
         request_timeout_secs: 15,
+        header_read_timeout_secs: 10,
         shutdown_timeout_secs: 10,
         sqlite_synchronous: Durability::Full,
         database_busy_timeout_ms: 5000,

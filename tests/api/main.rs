@@ -2,9 +2,11 @@
 //! PostgreSQL when a server is reachable (required in CI).
 
 mod auth;
+mod durability;
 mod errors;
 mod formats;
 mod helpers;
+mod hostile;
 mod ingest;
 mod orgs;
 mod projects;
@@ -12,4 +14,5 @@ mod request_ids;
 mod run_properties;
 mod runs;
 mod smoke;
+mod storms;
 mod tokens;
