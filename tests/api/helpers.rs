@@ -16,13 +16,16 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tower::ServiceExt;
 
+#[path = "../common/keepalive.rs"]
+mod keepalive;
 #[path = "../common/postgres.rs"]
 mod postgres;
 #[path = "../common/wire.rs"]
 mod wire;
 
+pub use keepalive::WireClient;
 use postgres::TestDatabase;
-pub use wire::{WireClient, send_over_socket};
+pub use wire::send_over_socket;
 
 /// Which database a test runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

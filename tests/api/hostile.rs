@@ -329,7 +329,13 @@ async fn duplicate_json_keys_are_400_naming_each_repeated_field(backend: Backend
     let app = crate::app_or_skip!(backend);
     let project = app.create_project_with_token().await;
 
-    let org = post_raw(&app, "/orgs", None, r#"{"name": 42, "name": "Last"}"#.to_owned()).await;
+    let org = post_raw(
+        &app,
+        "/orgs",
+        None,
+        r#"{"name": 42, "name": "Last"}"#.to_owned(),
+    )
+    .await;
     let run = post_raw(
         &app,
         "/ingest",
@@ -341,9 +347,17 @@ async fn duplicate_json_keys_are_400_naming_each_repeated_field(backend: Backend
     )
     .await;
 
-    org.assert_error(StatusCode::BAD_REQUEST, "invalid_request", "Validation failed");
+    org.assert_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "Validation failed",
+    );
     assert_eq!(org.detail_fields(), ["name"]);
-    run.assert_error(StatusCode::BAD_REQUEST, "invalid_request", "Validation failed");
+    run.assert_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "Validation failed",
+    );
     assert_eq!(run.detail_fields(), ["status", "duration_ms"]);
     assert_eq!(app.count_rows("organizations").await, 1);
     assert_eq!(app.count_rows("test_runs").await, 0);

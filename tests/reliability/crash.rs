@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 
+use crate::keepalive::WireClient;
 use crate::process::ServerProcess;
 use crate::support::{self, Tenant, integrity_check, random_below};
-use crate::wire::WireClient;
 
 /// Ingest clients running side by side during a round.
 const CLIENTS: usize = 4;

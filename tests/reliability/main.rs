@@ -5,6 +5,8 @@
 //! Round and connection counts are small enough for CI; the environment
 //! variables named in each module raise them for long runs.
 
+#[path = "../common/keepalive.rs"]
+mod keepalive;
 #[path = "../common/process.rs"]
 mod process;
 #[path = "../common/wire.rs"]

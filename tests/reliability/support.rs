@@ -15,8 +15,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::keepalive::WireClient;
 use crate::process::ServerProcess;
-use crate::wire::{WireClient, WireResponse, send_over_socket};
+use crate::wire::{WireResponse, send_over_socket};
 
 /// Longest any single step may take before the test calls it a hang.
 pub const HANG: Duration = Duration::from_secs(20);
