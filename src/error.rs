@@ -282,19 +282,59 @@ pub fn is_transient(error: &sqlx::Error) -> bool {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
         sqlx::Error::Database(db) => {
             let code = db.code().unwrap_or_default();
-            // SQLite primary result codes (the low byte of extended codes):
-            // BUSY 5, LOCKED 6, READONLY 8, IOERR 10, FULL 13, CANTOPEN 14.
-            if let Ok(number) = code.parse::<i32>() {
-                return matches!(number & 0xff, 5 | 6 | 8 | 10 | 13 | 14);
+            // Most SQLSTATEs are all digits too, so the backend decides how to read the code.
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                code.parse().is_ok_and(is_transient_sqlite_code)
+            } else {
+                is_transient_sqlstate(&code)
             }
-            // PostgreSQL SQLSTATE classes: 08 connection, 53 resources, 57 operator
-            // intervention (shutdown, cancel), 40001/40P01 serialization/deadlock.
-            code.starts_with("08")
-                || code.starts_with("53")
-                || code.starts_with("57")
-                || code == "40001"
-                || code == "40P01"
         }
         _ => false,
+    }
+}
+
+/// SQLite primary result codes (the low byte of extended codes) that clear by
+/// themselves: BUSY 5, LOCKED 6, READONLY 8, IOERR 10, FULL 13, CANTOPEN 14.
+fn is_transient_sqlite_code(code: i32) -> bool {
+    matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14)
+}
+
+/// PostgreSQL SQLSTATEs that clear by themselves: classes 08 (connection),
+/// 53 (insufficient resources), 55 (object not in prerequisite state, such as
+/// "database is not currently accepting connections" while a connection is
+/// opened, or lock_not_available), 57 (operator intervention: shutdown,
+/// cancel), and 40001/40P01 (serialization failure, deadlock).
+fn is_transient_sqlstate(code: &str) -> bool {
+    ["08", "53", "55", "57"]
+        .iter()
+        .any(|class| code.starts_with(class))
+        || code == "40001"
+        || code == "40P01"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_locks_and_disk_faults_are_transient_and_constraints_are_not() {
+        for code in [5, 6, 8, 10, 13, 14, 517, 778, 1546] {
+            assert!(is_transient_sqlite_code(code), "{code}");
+        }
+        for code in [1, 19, 1555, 2067, 787] {
+            assert!(!is_transient_sqlite_code(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn all_digit_sqlstates_are_read_as_sqlstates() {
+        for code in [
+            "08006", "53300", "55000", "55P03", "57014", "57P01", "40001", "40P01",
+        ] {
+            assert!(is_transient_sqlstate(code), "{code}");
+        }
+        for code in ["23505", "23503", "22P02", "42P01", "10"] {
+            assert!(!is_transient_sqlstate(code), "{code}");
+        }
     }
 }

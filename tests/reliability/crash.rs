@@ -6,8 +6,8 @@
 //! `RELIABILITY_CRASH_ROUNDS` sets the number of rounds (10 by default).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 
@@ -35,6 +35,7 @@ async fn ingest_until_killed(
     server: std::net::SocketAddr,
     tenant: Tenant,
     stop: Arc<AtomicBool>,
+    acks: Arc<AtomicUsize>,
 ) -> ClientOutcome {
     let mut outcome = ClientOutcome::default();
     let mut client = None;
@@ -51,7 +52,10 @@ async fn ingest_until_killed(
 
         let run_id = uuid::Uuid::new_v4().to_string();
         match support::ingest_on(connection, &tenant, &run_id).await {
-            Ok(response) if response.status.is_success() => outcome.acknowledged.push(run_id),
+            Ok(response) if response.status.is_success() => {
+                outcome.acknowledged.push(run_id);
+                acks.fetch_add(1, Ordering::Relaxed);
+            }
             Ok(response) if response.status.is_server_error() => {
                 outcome.server_errors.push(response.text);
             }
@@ -113,17 +117,20 @@ async fn every_acknowledged_run_survives_sigkill_under_concurrent_load() {
 
     for round in 1..=rounds {
         let stop = Arc::new(AtomicBool::new(false));
+        let acks = Arc::new(AtomicUsize::new(0));
         let clients: Vec<_> = (0..CLIENTS)
             .map(|_| {
-                tokio::spawn(ingest_until_killed(
-                    server.address,
-                    tenant.clone(),
-                    stop.clone(),
-                ))
+                let (tenant, stop, acks) = (tenant.clone(), stop.clone(), acks.clone());
+                tokio::spawn(ingest_until_killed(server.address, tenant, stop, acks))
             })
             .collect();
-        let kill_after = Duration::from_millis(100 + random_below(500));
-        tokio::time::sleep(kill_after).await;
+        // The load is under way once something is acknowledged; the kill comes
+        // at a random moment 50-550 ms later.
+        let started = Instant::now();
+        while acks.load(Ordering::Relaxed) == 0 && started.elapsed() < support::HANG {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50 + random_below(500))).await;
         server.kill();
         stop.store(true, Ordering::Relaxed);
         support::record_logs("crash round", &server);

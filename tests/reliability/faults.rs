@@ -5,6 +5,10 @@
 //! once the fault clears the same process serves again, and every run it had
 //! acknowledged is still stored.
 //!
+//! On PostgreSQL, the database stops taking connections and the service's
+//! sessions are terminated: the same `503`s, `/readyz` not ready, and the
+//! same recovery once connections are allowed again.
+//!
 //! The read-only and full-disk faults need root (file attributes, a tmpfs
 //! mount). Without root they print a notice and return, unless
 //! `TEST_REQUIRE_FAULTS=1`, which CI sets, makes that a failure.
@@ -264,4 +268,70 @@ async fn a_full_disk_is_503_and_the_service_recovers_when_space_returns() {
     stop("full disk", &mut server);
     drop(server);
     drop(disk);
+}
+
+/// `GET /readyz`, when the service has that route.
+async fn readiness(address: SocketAddr) -> Option<StatusCode> {
+    let response = support::send(address, Method::GET, "/readyz", &[], None).await;
+    (response.status != StatusCode::NOT_FOUND).then_some(response.status)
+}
+
+/// Runs one statement as the PostgreSQL superuser.
+async fn as_admin(sql: String) {
+    let mut admin =
+        <sqlx::PgConnection as sqlx::Connection>::connect(&crate::postgres::admin_url())
+            .await
+            .expect("connect as admin");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&mut admin)
+        .await
+        .expect("run an admin statement");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_database_that_refuses_connections_is_503_and_recovers_when_it_returns() {
+    let Some(database) = crate::postgres::TestDatabase::create().await else {
+        return;
+    };
+    let name = database
+        .url
+        .rsplit('/')
+        .next()
+        .expect("a database name")
+        .to_owned();
+    let mut server = ServerProcess::start(&[("DATABASE_URL", database.url.as_str())]);
+    let tenant = support::provision(server.address).await;
+    let acked = acknowledge(server.address, &tenant, 5).await;
+    let ready_before = readiness(server.address).await;
+
+    as_admin(format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false")).await;
+    as_admin(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ))
+    .await;
+    let mut refused = Vec::new();
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let run_id = uuid::Uuid::new_v4().to_string();
+        answers.push(support::ingest(server.address, &tenant, &run_id).await);
+        refused.push(run_id);
+    }
+    let ready_during = readiness(server.address).await;
+    as_admin(format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true")).await;
+
+    for answer in &answers {
+        support::assert_unavailable(answer);
+    }
+    if let (Some(before), Some(during)) = (ready_before, ready_during) {
+        assert_eq!(
+            (before, during),
+            (StatusCode::OK, StatusCode::SERVICE_UNAVAILABLE)
+        );
+    }
+    assert_recovered(server.address, &tenant, &refused, &acked).await;
+    assert_eq!(
+        readiness(server.address).await.unwrap_or(StatusCode::OK),
+        StatusCode::OK
+    );
+    stop("postgres refusing connections", &mut server);
 }

@@ -7,6 +7,8 @@
 
 #[path = "../common/keepalive.rs"]
 mod keepalive;
+#[path = "../common/postgres.rs"]
+mod postgres;
 #[path = "../common/process.rs"]
 mod process;
 #[path = "../common/wire.rs"]
