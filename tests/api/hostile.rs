@@ -145,15 +145,27 @@ fn attempt(token: String) -> impl Strategy<Value = Attempt> {
     )
 }
 
-/// Asserts the response is no 5xx, and an envelope whenever it is an error
-/// (a `HEAD` answer carries no body, as HTTP requires, so only its status counts).
-fn check(method: &Method, response: &TestResponse) -> Result<(), TestCaseError> {
+/// Asserts the response is no 5xx, holds neither the token nor its hash, and
+/// is an envelope whenever it is an error (a `HEAD` answer carries no body,
+/// as HTTP requires, so only its status counts).
+fn check(
+    method: &Method,
+    response: &TestResponse,
+    secrets: &[String],
+) -> Result<(), TestCaseError> {
     prop_assert!(
         response.status.as_u16() < 500,
         "{} {}",
         response.status,
         response.text
     );
+    for secret in secrets {
+        prop_assert!(
+            !response.text.contains(secret.as_str()),
+            "a secret leaked: {}",
+            response.text
+        );
+    }
     prop_assert!(response.header("x-request-id").is_some());
     if response.status.is_client_error() && method != Method::HEAD {
         let error = &response.body["error"];
@@ -166,6 +178,12 @@ fn check(method: &Method, response: &TestResponse) -> Result<(), TestCaseError> 
         );
     }
     Ok(())
+}
+
+/// The SHA-256 hex digest of a token, as the service stores it.
+fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
 }
 
 async fn send(app: &TestApp, attempt: &Attempt) -> TestResponse {
@@ -196,6 +214,7 @@ async fn arbitrary_requests_on_every_route_never_get_a_5xx_and_errors_are_the_en
         .and_then(|v| v.parse().ok())
         .unwrap_or(256);
     let runtime = tokio::runtime::Handle::current();
+    let secrets = [project.token.clone(), token_hash(&project.token)];
 
     let mut runner = TestRunner::new(ProptestConfig {
         cases,
@@ -206,7 +225,7 @@ async fn arbitrary_requests_on_every_route_never_get_a_5xx_and_errors_are_the_en
         runner
             .run(&attempt(project.token.clone()), |attempt| {
                 let response = runtime.block_on(send(&app, &attempt));
-                check(&attempt.method, &response)
+                check(&attempt.method, &response, &secrets)
             })
             .err()
             .map(|failure| failure.to_string())
