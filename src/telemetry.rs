@@ -106,7 +106,13 @@ where
             }
         }
         event.record(&mut JsonVisitor(&mut line));
-        line.insert("target".into(), event.metadata().target().into());
+        let target = event.metadata().target();
+        // Some libraries (sqlx's query log, for one) emit events without a
+        // message; every line still gets one, so that it can be filtered on.
+        if !line["message"].is_string() {
+            line.insert("message".into(), target.into());
+        }
+        line.insert("target".into(), target.into());
 
         let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
         bytes.push(b'\n');
@@ -193,5 +199,20 @@ mod tests {
         assert_eq!(line["status"], 201);
         assert_eq!(line["duration_ms"], 4.5);
         assert!(line["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn events_without_a_message_are_given_their_target_as_one() {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let subscriber = subscriber("info", LogSink::Buffer(buffer.clone())).unwrap();
+
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(target: "sqlx::query", summary = "SELECT 1", rows_returned = 1_u64);
+        });
+
+        let text = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+        let line: Value = serde_json::from_str(text.trim_end()).unwrap();
+        assert_eq!(line["message"], "sqlx::query");
+        assert_eq!(line["summary"], "SELECT 1");
     }
 }

@@ -25,8 +25,13 @@ pub fn format_millis(at: OffsetDateTime) -> String {
 
 /// Parses an RFC 3339 date-time that carries `Z` or a numeric offset.
 ///
-/// Rejects a date alone, a date-time without an offset, and impossible dates.
+/// Rejects a date alone, a date-time without an offset, a separator other
+/// than `T` (or `t`) between date and time, and impossible dates.
 pub fn parse_rfc3339(text: &str) -> Option<OffsetDateTime> {
+    // `time` takes any byte between date and time; RFC 3339 allows only `T`.
+    if !matches!(text.as_bytes().get(10), Some(b'T' | b't')) {
+        return None;
+    }
     OffsetDateTime::parse(text, &Rfc3339).ok()
 }
 
@@ -75,6 +80,7 @@ mod tests {
             "2026-01-12T10:10:00.5Z",
             "2026-01-12T12:10:00.123+02:00",
             "2026-01-12T05:10:00-05:00",
+            "2026-01-12t10:10:00z",
         ] {
             assert!(parse_rfc3339(good).is_some(), "{good} should parse");
         }
@@ -83,6 +89,9 @@ mod tests {
             "2026-01-12T10:10:00",
             "2026-13-45T99:00:00Z",
             "2026-02-30T10:00:00Z",
+            "2026-01-12 10:10:00Z",
+            "2026-01-12x10:10:00Z",
+            "2026-01-12_10:10:00Z",
             "yesterday",
             "",
         ] {

@@ -187,6 +187,7 @@ async fn timestamps_with_z_or_an_offset_are_accepted_and_echoed_as_sent(backend:
         "2026-01-12T05:10:00-05:00",
         "2026-01-12T10:10:00.123456789Z",
         "2024-02-29T23:59:59+00:00",
+        "2026-01-12t10:10:00z",
     ];
 
     for timestamp in accepted {
@@ -202,7 +203,7 @@ async fn timestamps_with_z_or_an_offset_are_accepted_and_echoed_as_sent(backend:
         );
         assert_eq!(response.str("timestamp"), timestamp);
     }
-    assert_eq!(app.count_rows("test_runs").await, 5);
+    assert_eq!(app.count_rows("test_runs").await, 6);
 }
 
 async fn timestamps_are_stored_as_the_instant_they_name(backend: Backend) {
@@ -242,7 +243,9 @@ async fn timestamps_without_an_offset_or_impossible_are_rejected(backend: Backen
         json!("2025-02-29T10:00:00Z"),
         json!("2026-01-12T24:00:00Z"),
         json!("2026-01-12T10:10:00+2:00"),
-        json!("2026-01-12 10:10:00Z junk"),
+        json!("2026-01-12 10:10:00Z"),
+        json!("2026-01-12x10:10:00Z"),
+        json!("2026-01-12T10:10:00Z junk"),
         json!("1768212600"),
         json!("yesterday"),
         json!(""),
