@@ -1,8 +1,12 @@
-//! Bearer-token authentication for the ingest routes.
+//! Bearer-token authentication: project tokens for the ingest routes, the
+//! operator's `ADMIN_TOKEN` for the admin routes. Neither is accepted in the
+//! other's place.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::error::{AppError, AuthFailure};
@@ -40,11 +44,46 @@ impl FromRequestParts<AppState> for ProjectScope {
         };
 
         tracing::Span::current().record("project_id", tracing::field::display(found.project_id));
+        state.token_usage.touch(&state.db, found.token_id).await;
         Ok(Self {
             project_id: found.project_id,
             token_id: found.token_id,
         })
     }
+}
+
+/// Proof that a request may use the admin routes: it carried
+/// `Authorization: Bearer <ADMIN_TOKEN>`, or no `ADMIN_TOKEN` is configured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdminAccess;
+
+impl FromRequestParts<AppState> for AdminAccess {
+    type Rejection = AppError;
+
+    /// Compares the bearer token with `ADMIN_TOKEN` in constant time; any
+    /// mismatch is a `401` with `WWW-Authenticate: Bearer`, logged at warn.
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let Some(expected) = &state.config.admin_token else {
+            return Ok(Self);
+        };
+
+        let presented = bearer_token(parts).inspect_err(|failure| {
+            tracing::warn!(reason = ?failure, "admin request without a usable authorization header");
+        })?;
+        if !same_secret(presented, expected.expose()) {
+            tracing::warn!("admin request with a wrong token");
+            return Err(AppError::Unauthorized(AuthFailure::InvalidToken));
+        }
+        Ok(Self)
+    }
+}
+
+/// Whether two secrets are equal, in time that depends on neither: both are
+/// hashed first, so not even their lengths leak.
+fn same_secret(presented: &str, expected: &str) -> bool {
+    let presented = Sha256::digest(presented.as_bytes());
+    let expected = Sha256::digest(expected.as_bytes());
+    presented.ct_eq(&expected).into()
 }
 
 /// The token of an `Authorization: Bearer <token>` header. The scheme is
@@ -63,4 +102,17 @@ pub fn bearer_token(parts: &Parts) -> Result<&str, AppError> {
         return Err(malformed());
     }
     Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_secret_accepts_only_the_identical_string() {
+        assert!(same_secret("s3cret-admin", "s3cret-admin"));
+        assert!(!same_secret("s3cret-admin", "s3cret-admiN"));
+        assert!(!same_secret("s3cret", "s3cret-admin"));
+        assert!(!same_secret("", "s3cret-admin"));
+    }
 }

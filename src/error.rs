@@ -16,6 +16,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::request_id;
 
@@ -87,7 +88,7 @@ impl AuthFailure {
 }
 
 /// One invalid field of a request body or query string.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
     /// The field's name as the client sent it.
     pub field: String,
@@ -112,16 +113,28 @@ pub struct ErrorReport(pub String);
 #[derive(Clone, Copy, Debug)]
 pub struct EnvelopeRendered;
 
-#[derive(Serialize)]
-struct Envelope<'a> {
+/// The body of every error response.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ErrorEnvelope)]
+pub struct Envelope<'a> {
     error: EnvelopeBody<'a>,
 }
 
-#[derive(Serialize)]
-struct EnvelopeBody<'a> {
+/// What went wrong, for programs (`code`) and for humans (`message`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = ErrorBody)]
+pub struct EnvelopeBody<'a> {
+    /// One of `invalid_request`, `unauthorized`, `forbidden`, `not_found`,
+    /// `method_not_allowed`, `request_timeout`, `conflict`, `payload_too_large`,
+    /// `unsupported_media_type`, `rate_limited`, `unavailable`, `internal_error`.
+    #[schema(example = "invalid_request")]
     code: &'static str,
+    #[schema(example = "Validation failed")]
     message: &'a str,
+    /// The request's id, also sent as `X-Request-Id`.
+    #[schema(example = "req_a1B2c3D4e5F6g7H8i9J0")]
     request_id: String,
+    /// The invalid fields of a `400`; empty otherwise.
     details: &'a [FieldError],
 }
 

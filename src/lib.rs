@@ -5,6 +5,7 @@
 //! The binary is a thin shell around [`run`]; tests build the same router with
 //! [`app`] and serve it with [`serve`].
 
+pub mod app_metrics;
 pub mod auth;
 pub mod config;
 pub mod db;
@@ -19,6 +20,7 @@ pub mod state;
 pub mod telemetry;
 pub mod timestamp;
 pub mod token;
+pub mod token_usage;
 pub mod validation;
 
 use std::io;
@@ -43,8 +45,10 @@ use crate::state::AppState;
 pub fn app(state: AppState) -> Router {
     let config = state.config.clone();
 
+    let (router, _document) = routes::api_router().split_for_parts();
+
     // Layers listed first run innermost.
-    routes::api_router()
+    router
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
         .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
@@ -64,12 +68,16 @@ pub fn app(state: AppState) -> Router {
 /// `HEADER_READ_TIMEOUT_SECS`, which also bounds how long an idle keep-alive
 /// connection is kept: a client that opens a connection and stalls cannot
 /// hold it forever.
+///
+/// From the moment `shutdown` resolves, before the listener closes, the
+/// state is draining and `/readyz` answers `503`.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let header_read_timeout = state.config.header_read_timeout();
+    let draining = state.clone();
     let router = app(state);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -103,6 +111,7 @@ pub async fn serve(
         });
     }
 
+    draining.begin_draining();
     drop(listener);
     graceful.shutdown().await;
     Ok(())

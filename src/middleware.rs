@@ -10,17 +10,19 @@ use tracing::Instrument;
 use tracing::field::Empty;
 
 use crate::error::{self, AppError, EnvelopeRendered, ErrorReport};
-use crate::request_id;
+use crate::{app_metrics, request_id};
 
 /// Routes polled by load balancers and scrapers: logged at debug, not info.
 const QUIET_ROUTES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
 /// Wraps every request: gives it an id (returned in `X-Request-Id`), runs it
 /// in a span carrying that id, renders any bare error response from the
-/// framework as the envelope, and logs one line when it completes.
+/// framework as the envelope, logs one line when it completes, and counts it
+/// in the request metrics under its matched route.
 pub async fn track_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request_id::from_headers(request.headers());
+    let method = request.method().clone();
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -28,7 +30,7 @@ pub async fn track_request(request: Request, next: Next) -> Response {
     let span = tracing::info_span!(
         "request",
         request_id = %id,
-        method = %request.method(),
+        method = %method,
         path = %request.uri().path(),
         route = route.as_deref().unwrap_or("unmatched"),
         project_id = Empty,
@@ -46,7 +48,9 @@ pub async fn track_request(request: Request, next: Next) -> Response {
     }
 
     let status = response.status().as_u16();
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    app_metrics::record_request(&method, route.as_deref(), status, elapsed);
+    let duration_ms = elapsed.as_secs_f64() * 1000.0;
     let duration_ms = (duration_ms * 100.0).round() / 100.0;
     if let Some(ErrorReport(cause)) = response.extensions().get::<ErrorReport>() {
         if response.status().is_server_error() {

@@ -3,12 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::timestamp;
 
 /// A tenant: the top of the organization → project → run hierarchy.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Organization {
     pub id: Uuid,
     pub name: String,
@@ -17,7 +18,7 @@ pub struct Organization {
 }
 
 /// A project within an organization; tokens and runs belong to one.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Project {
     pub id: Uuid,
     pub organization_id: Uuid,
@@ -27,7 +28,7 @@ pub struct Project {
 }
 
 /// The outcome of a test run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     Passed,
@@ -54,7 +55,7 @@ impl RunStatus {
 }
 
 /// One ingested test run, as stored.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct TestRun {
     pub id: Uuid,
     pub project_id: Uuid,
@@ -77,4 +78,20 @@ pub struct NewRun {
     pub timestamp: String,
     /// The same instant, for queries.
     pub timestamp_at: OffsetDateTime,
+}
+
+/// A project token as listed to admins: never the token, never its hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TokenSummary {
+    pub id: Uuid,
+    /// The token's first 12 characters (`ta_live_1a2b`).
+    pub prefix: String,
+    #[serde(serialize_with = "timestamp::serialize")]
+    pub created_at: OffsetDateTime,
+    /// The minute the token last authenticated a request, if ever.
+    #[serde(serialize_with = "timestamp::serialize_option")]
+    pub last_used_at: Option<OffsetDateTime>,
+    /// When the token was revoked; `null` while it works.
+    #[serde(serialize_with = "timestamp::serialize_option")]
+    pub revoked_at: Option<OffsetDateTime>,
 }

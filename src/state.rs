@@ -1,9 +1,14 @@
 //! The state every handler can reach.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::app_metrics;
 use crate::config::Config;
 use crate::db::Database;
+use crate::token_usage::TokenUsage;
 
 /// Shared by all requests; cheap to clone.
 #[derive(Clone, Debug)]
@@ -12,13 +17,33 @@ pub struct AppState {
     pub db: Database,
     /// The settings the process started with.
     pub config: Arc<Config>,
+    /// Set once a shutdown signal arrives; `/readyz` then answers `503`.
+    pub draining: Arc<AtomicBool>,
+    /// Renders the process's metrics for `/metrics`.
+    pub metrics: PrometheusHandle,
+    /// When each token's `last_used_at` was last written.
+    pub token_usage: Arc<TokenUsage>,
 }
 
 impl AppState {
+    /// State for a service on `db`; installs the metrics recorder on first use.
     pub fn new(db: Database, config: Config) -> Self {
         Self {
             db,
             config: Arc::new(config),
+            draining: Arc::new(AtomicBool::new(false)),
+            metrics: app_metrics::handle(),
+            token_usage: Arc::new(TokenUsage::default()),
         }
+    }
+
+    /// Marks the service as shutting down: from now on it is not ready.
+    pub fn begin_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
     }
 }

@@ -14,6 +14,13 @@ pub fn now() -> OffsetDateTime {
         .expect("a millisecond read from a valid time is valid")
 }
 
+/// The instant with its seconds and fraction set to zero.
+pub fn start_of_minute(at: OffsetDateTime) -> OffsetDateTime {
+    at.replace_second(0)
+        .and_then(|at| at.replace_nanosecond(0))
+        .expect("zero seconds and nanoseconds are always valid")
+}
+
 /// Formats an instant as `2026-01-12T10:10:05.000Z`.
 pub fn format_millis(at: OffsetDateTime) -> String {
     let format =
@@ -97,6 +104,16 @@ mod tests {
         ] {
             assert!(parse_rfc3339(bad).is_none(), "{bad} should not parse");
         }
+    }
+
+    #[test]
+    fn start_of_minute_zeroes_seconds_and_fraction() {
+        let at = parse_rfc3339("2026-01-12T10:10:59.999Z").unwrap();
+
+        assert_eq!(
+            format_millis(start_of_minute(at)),
+            "2026-01-12T10:10:00.000Z"
+        );
     }
 
     #[test]

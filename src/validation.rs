@@ -81,6 +81,11 @@ pub fn uuid(value: Option<Value>) -> Rule<Uuid> {
     parse_uuid(&text).ok_or_else(|| "must be a UUID".to_owned())
 }
 
+/// A UUID given as a path segment.
+pub fn path_uuid(text: &str) -> Rule<Uuid> {
+    parse_uuid(text).ok_or_else(|| "must be a UUID".to_owned())
+}
+
 /// Parses `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, and nothing looser.
 pub fn parse_uuid(text: &str) -> Option<Uuid> {
     if text.len() != 36 {

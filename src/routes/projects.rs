@@ -1,13 +1,16 @@
 //! `POST /projects`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::error::AppResult;
+use crate::auth::AdminAccess;
+use crate::error::{AppResult, Envelope};
 use crate::extract::AppJson;
 use crate::models::Project;
 use crate::services::projects;
@@ -15,21 +18,46 @@ use crate::state::AppState;
 use crate::validation::{self, FieldErrors};
 
 /// Body of `POST /projects`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(expecting = "a JSON object")]
 pub struct CreateProjectRequest {
+    /// The organization the project belongs to.
+    #[schema(value_type = String, format = Uuid, required = true)]
     organization_id: Option<Value>,
+    /// Unique within the organization; trimmed; 1-200 characters.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200,
+        example = "Backend API")]
     name: Option<Value>,
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/projects", post(create_project))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_project))
 }
 
 /// Creates a project: `201` with it, `400` for bad fields, `404` for an
 /// unknown organization, `409` when the organization has a project of that name.
+#[utoipa::path(
+    post,
+    path = "/projects",
+    tag = "admin",
+    request_body = CreateProjectRequest,
+    security((), ("admin_token" = [])),
+    responses(
+        (status = 201, description = "The project", body = Project),
+        (status = 400, description = "A field is invalid", body = Envelope),
+        (status = 401, description = "ADMIN_TOKEN is set and was not presented",
+            body = Envelope),
+        (status = 404, description = "No organization has that id", body = Envelope),
+        (status = 409, description = "The organization has a project of that name",
+            body = Envelope),
+        (status = 413, description = "The body is larger than the limit", body = Envelope),
+        (status = 415, description = "The body is not sent as JSON", body = Envelope),
+        (status = 503, description = "The database is unavailable; retry", body = Envelope),
+    )
+)]
 async fn create_project(
     State(state): State<AppState>,
+    _admin: AdminAccess,
     AppJson(body): AppJson<CreateProjectRequest>,
 ) -> AppResult<(StatusCode, Json<Project>)> {
     let organization_id = validation::uuid(body.organization_id);

@@ -1,15 +1,17 @@
 //! Reading results back: `GET /runs`, `GET /runs/{run_id}` and `GET /stats`,
 //! each confined to the project of the bearer token.
 
+use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::ProjectScope;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Envelope};
 use crate::extract::QueryPairs;
 use crate::models::{RunStatus, TestRun};
 use crate::services::run_queries::{self, PagePosition, RunFilter, RunStats, Window};
@@ -32,7 +34,7 @@ const MAX_TIMESTAMP_CHARS: usize = 64;
 const CURSOR_HEX_CHARS: usize = 48;
 
 /// Body of a `GET /runs` response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunPageResponse {
     /// Runs newest first, in the shape `POST /ingest` returns them.
     pub data: Vec<TestRun>,
@@ -41,7 +43,7 @@ pub struct RunPageResponse {
 }
 
 /// Body of a `GET /stats` response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunStatsResponse {
     pub total: i64,
     pub passed: i64,
@@ -52,7 +54,7 @@ pub struct RunStatsResponse {
 }
 
 /// Durations in milliseconds; every field is `null` when there are no runs.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DurationStatsResponse {
     pub avg: Option<f64>,
     pub p50: Option<i64>,
@@ -82,16 +84,41 @@ impl From<RunStats> for RunStatsResponse {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/runs", get(list_runs))
-        .route("/runs/{run_id}", get(get_run))
-        .route("/stats", get(get_run_stats))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_runs))
+        .routes(routes!(get_run))
+        .routes(routes!(get_run_stats))
 }
 
 /// Lists the token's project's runs newest first: `200` with a page and the
 /// cursor of the next; `400` naming each malformed `status`, `from`, `to`,
 /// `limit` or `cursor`; `401` for a missing or bad token.
+#[utoipa::path(
+    get,
+    path = "/runs",
+    tag = "runs",
+    params(
+        ("status" = Option<RunStatus>, Query, description = "Only runs with this status"),
+        ("from" = Option<String>, Query, format = DateTime,
+            description = "Only runs whose timestamp is at or after this instant"),
+        ("to" = Option<String>, Query, format = DateTime,
+            description = "Only runs whose timestamp is before this instant"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500,
+            description = "Runs per page; 50 when absent"),
+        ("cursor" = Option<String>, Query,
+            description = "The next_cursor of the previous page"),
+    ),
+    security(("project_token" = [])),
+    responses(
+        (status = 200, description = "A page of runs, newest first", body = RunPageResponse),
+        (status = 400, description = "A parameter is invalid; each is listed in details",
+            body = Envelope),
+        (status = 401, description = "The token is missing, malformed, unknown or revoked",
+            body = Envelope),
+        (status = 503, description = "The database is unavailable; retry", body = Envelope),
+    )
+)]
 async fn list_runs(
     State(state): State<AppState>,
     scope: ProjectScope,
@@ -117,6 +144,22 @@ async fn list_runs(
 /// One run of the token's project by its `run_id`: `200` with the run; `400`
 /// when `run_id` is not a UUID; `404` when this project has no such run,
 /// whatever other projects hold; `401` for a missing or bad token.
+#[utoipa::path(
+    get,
+    path = "/runs/{run_id}",
+    tag = "runs",
+    params(("run_id" = Uuid, Path, description = "The run_id the run was ingested with")),
+    security(("project_token" = [])),
+    responses(
+        (status = 200, description = "The run", body = TestRun),
+        (status = 400, description = "run_id is not a UUID", body = Envelope),
+        (status = 401, description = "The token is missing, malformed, unknown or revoked",
+            body = Envelope),
+        (status = 404, description = "This project has no run with that run_id",
+            body = Envelope),
+        (status = 503, description = "The database is unavailable; retry", body = Envelope),
+    )
+)]
 async fn get_run(
     State(state): State<AppState>,
     scope: ProjectScope,
@@ -132,6 +175,25 @@ async fn get_run(
 /// Counts, pass rate and durations of the token's project's runs in the
 /// `from`/`to` window (all time when both are absent): `200`; `400` naming a
 /// malformed `from` or `to`; `401` for a missing or bad token.
+#[utoipa::path(
+    get,
+    path = "/stats",
+    tag = "runs",
+    params(
+        ("from" = Option<String>, Query, format = DateTime,
+            description = "Only runs whose timestamp is at or after this instant"),
+        ("to" = Option<String>, Query, format = DateTime,
+            description = "Only runs whose timestamp is before this instant"),
+    ),
+    security(("project_token" = [])),
+    responses(
+        (status = 200, description = "Counts, pass rate and durations", body = RunStatsResponse),
+        (status = 400, description = "from or to is invalid", body = Envelope),
+        (status = 401, description = "The token is missing, malformed, unknown or revoked",
+            body = Envelope),
+        (status = 503, description = "The database is unavailable; retry", body = Envelope),
+    )
+)]
 async fn get_run_stats(
     State(state): State<AppState>,
     scope: ProjectScope,

@@ -7,6 +7,7 @@
 
 use uuid::Uuid;
 
+use crate::app_metrics;
 use crate::db::Database;
 use crate::error::{AppError, AppResult};
 use crate::models::{NewRun, TestRun};
@@ -69,6 +70,7 @@ pub async fn store_run(db: &Database, project_id: Uuid, new: NewRun) -> AppResul
             .await?
             .rows_affected(),
     };
+    app_metrics::record_write_batch(1);
     if inserted == 1 {
         return Ok(Ingested { run, created: true });
     }

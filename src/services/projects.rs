@@ -13,6 +13,10 @@ const INSERT_PROJECT: &str = r#"
     VALUES ($1, $2, $3, $4)
 "#;
 
+const PROJECT_EXISTS: &str = r#"
+    SELECT EXISTS (SELECT 1 FROM projects WHERE id = $1)
+"#;
+
 /// Creates a project in an organization.
 ///
 /// `404` when the organization does not exist; `409` when it already has a
@@ -56,4 +60,23 @@ pub async fn insert_project(
         )),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether a project with this id exists.
+pub async fn project_exists(db: &Database, project_id: Uuid) -> AppResult<bool> {
+    let exists = match db {
+        Database::Sqlite(db) => {
+            sqlx::query_scalar(PROJECT_EXISTS)
+                .bind(project_id.hyphenated())
+                .fetch_one(&db.reader)
+                .await?
+        }
+        Database::Postgres(pool) => {
+            sqlx::query_scalar(PROJECT_EXISTS)
+                .bind(project_id)
+                .fetch_one(pool)
+                .await?
+        }
+    };
+    Ok(exists)
 }

@@ -1,13 +1,17 @@
 //! Project API tokens.
 
 use sqlx::Row;
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 use uuid::fmt::Hyphenated;
 
 use crate::db::Database;
 use crate::error::{AppError, AppResult};
+use crate::models::TokenSummary;
 use crate::services::is_foreign_key_violation;
+use crate::services::projects::project_exists;
 use crate::timestamp;
 use crate::token::{NewToken, TokenHash};
 
@@ -36,6 +40,27 @@ const FIND_ACTIVE_TOKEN: &str = r#"
     FROM api_tokens
     WHERE token_hash = $1
       AND revoked_at IS NULL
+"#;
+
+const LIST_TOKENS: &str = r#"
+    SELECT id, prefix, created_at, last_used_at, revoked_at
+    FROM api_tokens
+    WHERE project_id = $1
+    ORDER BY created_at, id
+"#;
+
+const REVOKE_TOKEN: &str = r#"
+    UPDATE api_tokens
+    SET revoked_at = COALESCE(revoked_at, $2)
+    WHERE id = $1
+"#;
+
+// Never moves last_used_at backwards, whichever instance writes first.
+const RECORD_TOKEN_USE: &str = r#"
+    UPDATE api_tokens
+    SET last_used_at = $2
+    WHERE id = $1
+      AND (last_used_at IS NULL OR last_used_at < $2)
 "#;
 
 /// Creates a token for a project. `404` when the project does not exist.
@@ -103,4 +128,107 @@ pub async fn find_active_token(db: &Database, hash: &TokenHash) -> AppResult<Opt
             .transpose()?,
     };
     Ok(token)
+}
+
+/// Every token of a project, oldest first, revoked ones included.
+/// `404` when the project does not exist.
+pub async fn list_tokens(db: &Database, project_id: Uuid) -> AppResult<Vec<TokenSummary>> {
+    if !project_exists(db, project_id).await? {
+        return Err(AppError::NotFound("Project not found"));
+    }
+
+    match db {
+        Database::Sqlite(db) => sqlx::query(LIST_TOKENS)
+            .bind(project_id.hyphenated())
+            .fetch_all(&db.reader)
+            .await?
+            .iter()
+            .map(sqlite_token)
+            .collect(),
+        Database::Postgres(pool) => sqlx::query(LIST_TOKENS)
+            .bind(project_id)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(postgres_token)
+            .collect(),
+    }
+}
+
+/// Revokes a token; revoking it again keeps the first `revoked_at`.
+/// `404` when no token has that id.
+pub async fn revoke_token(db: &Database, token_id: Uuid) -> AppResult<()> {
+    let now = timestamp::now();
+
+    let matched = match db {
+        Database::Sqlite(db) => sqlx::query(REVOKE_TOKEN)
+            .bind(token_id.hyphenated())
+            .bind(timestamp::format_millis(now))
+            .execute(&db.writer)
+            .await?
+            .rows_affected(),
+        Database::Postgres(pool) => sqlx::query(REVOKE_TOKEN)
+            .bind(token_id)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    };
+
+    if matched == 0 {
+        return Err(AppError::NotFound("Token not found"));
+    }
+    Ok(())
+}
+
+/// Sets a token's `last_used_at` to `minute`, unless it already holds that
+/// minute or a later one.
+pub async fn record_token_use(
+    db: &Database,
+    token_id: Uuid,
+    minute: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    match db {
+        Database::Sqlite(db) => sqlx::query(RECORD_TOKEN_USE)
+            .bind(token_id.hyphenated())
+            .bind(timestamp::format_millis(minute))
+            .execute(&db.writer)
+            .await
+            .map(drop),
+        Database::Postgres(pool) => sqlx::query(RECORD_TOKEN_USE)
+            .bind(token_id)
+            .bind(minute)
+            .execute(pool)
+            .await
+            .map(drop),
+    }
+}
+
+fn sqlite_token(row: &SqliteRow) -> AppResult<TokenSummary> {
+    let stored = |column: &str| -> AppResult<Option<OffsetDateTime>> {
+        row.try_get::<Option<String>, _>(column)?
+            .map(|text| {
+                timestamp::parse_stored(&text)
+                    .ok_or_else(|| AppError::internal("stored token time is not RFC 3339"))
+            })
+            .transpose()
+    };
+    Ok(TokenSummary {
+        id: row.try_get::<Hyphenated, _>("id")?.into_uuid(),
+        prefix: row.try_get("prefix")?,
+        created_at: stored("created_at")?
+            .ok_or_else(|| AppError::internal("stored token has no created_at"))?,
+        last_used_at: stored("last_used_at")?,
+        revoked_at: stored("revoked_at")?,
+    })
+}
+
+fn postgres_token(row: &PgRow) -> AppResult<TokenSummary> {
+    Ok(TokenSummary {
+        id: row.try_get("id")?,
+        prefix: row.try_get("prefix")?,
+        created_at: row.try_get("created_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
 }

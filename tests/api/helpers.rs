@@ -193,24 +193,63 @@ impl TestApp {
         self.request(Method::POST, path, &[], Some(body)).await
     }
 
-    /// `POST /orgs`.
+    /// `method path` as the admin: with `Authorization: Bearer <ADMIN_TOKEN>`
+    /// when the app is configured with one, without any header otherwise.
+    pub async fn admin_request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> TestResponse {
+        let bearer = self
+            .state
+            .config
+            .admin_token
+            .as_ref()
+            .map(|token| format!("Bearer {}", token.expose()));
+        let headers: Vec<(&str, &str)> = bearer
+            .as_deref()
+            .map(|bearer| ("authorization", bearer))
+            .into_iter()
+            .collect();
+        self.request(method, path, &headers, body).await
+    }
+
+    /// `POST /orgs`, as the admin.
     pub async fn create_org(&self, name: &str) -> TestResponse {
-        self.post_json("/orgs", json!({ "name": name })).await
-    }
-
-    /// `POST /projects`.
-    pub async fn create_project(&self, organization_id: &str, name: &str) -> TestResponse {
-        self.post_json(
-            "/projects",
-            json!({ "organization_id": organization_id, "name": name }),
-        )
-        .await
-    }
-
-    /// `POST /tokens`.
-    pub async fn create_token(&self, project_id: &str) -> TestResponse {
-        self.post_json("/tokens", json!({ "project_id": project_id }))
+        self.admin_request(Method::POST, "/orgs", Some(json!({ "name": name })))
             .await
+    }
+
+    /// `POST /projects`, as the admin.
+    pub async fn create_project(&self, organization_id: &str, name: &str) -> TestResponse {
+        let body = json!({ "organization_id": organization_id, "name": name });
+        self.admin_request(Method::POST, "/projects", Some(body))
+            .await
+    }
+
+    /// `POST /tokens`, as the admin.
+    pub async fn create_token(&self, project_id: &str) -> TestResponse {
+        let body = json!({ "project_id": project_id });
+        self.admin_request(Method::POST, "/tokens", Some(body))
+            .await
+    }
+
+    /// `GET /projects/{project_id}/tokens`, as the admin.
+    pub async fn list_tokens(&self, project_id: &str) -> TestResponse {
+        let path = format!("/projects/{project_id}/tokens");
+        self.admin_request(Method::GET, &path, None).await
+    }
+
+    /// `DELETE /tokens/{token_id}`, as the admin.
+    pub async fn revoke_token(&self, token_id: &str) -> TestResponse {
+        let path = format!("/tokens/{token_id}");
+        self.admin_request(Method::DELETE, &path, None).await
+    }
+
+    /// `GET path` with no headers.
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.request(Method::GET, path, &[], None).await
     }
 
     /// `POST /ingest` with a bearer token.
@@ -242,6 +281,7 @@ impl TestApp {
         ProjectFixture {
             organization_id,
             project_id,
+            token_id: token.str("id").to_owned(),
             token: token.str("token").to_owned(),
         }
     }
@@ -317,6 +357,7 @@ impl TestApp {
 pub struct ProjectFixture {
     pub organization_id: String,
     pub project_id: String,
+    pub token_id: String,
     pub token: String,
 }
 
