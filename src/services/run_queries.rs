@@ -76,8 +76,9 @@ pub struct RunStats {
 /// project, the lower bound, then either the `to` bound (`after` false) or the
 /// keyset position (`after` true), then the status when `by_status`, then the
 /// row limit. Only one upper bound is ever given (see [`upper_bound`]), so that
-/// the index range ends exactly where the page starts.
-fn page_sql(after: bool, by_status: bool) -> String {
+/// the index range ends exactly where the page starts. Public so that the read
+/// benchmark can show the plan of the very statement the service runs.
+pub fn page_sql(after: bool, by_status: bool) -> String {
     let mut sql = String::from(
         r#"
     SELECT id, project_id, run_id, status, duration_ms, timestamp, timestamp_us, created_at
@@ -181,7 +182,8 @@ pub async fn list_runs(
     })
 }
 
-const SQLITE_AGGREGATES: &str = r#"
+/// Counts, mean and maximum of a window on SQLite.
+pub const SQLITE_AGGREGATES: &str = r#"
     SELECT COUNT(*) AS total,
            COALESCE(SUM(CASE WHEN status = 'passed' THEN 1 ELSE 0 END), 0) AS passed,
            AVG(duration_ms) AS avg_ms,
@@ -192,8 +194,9 @@ const SQLITE_AGGREGATES: &str = r#"
       AND timestamp_us < $3
 "#;
 
-// AVG of a bigint is numeric on PostgreSQL; float8 is what the API returns.
-const POSTGRES_AGGREGATES: &str = r#"
+/// Counts, mean and maximum of a window on PostgreSQL, where AVG of a bigint
+/// is numeric; float8 is what the API returns.
+pub const POSTGRES_AGGREGATES: &str = r#"
     SELECT COUNT(*) AS total,
            COALESCE(SUM(CASE WHEN status = 'passed' THEN 1 ELSE 0 END), 0)::bigint AS passed,
            AVG(duration_ms)::float8 AS avg_ms,
@@ -204,8 +207,10 @@ const POSTGRES_AGGREGATES: &str = r#"
       AND timestamp_us < $3
 "#;
 
-/// The duration at a 0-based rank in ascending order within the window.
-const DURATION_AT_RANK: &str = r#"
+/// The duration at a 0-based rank in ascending order within the window, on
+/// PostgreSQL, whose planner weighs sorting the window against walking the
+/// project's durations in order from its statistics.
+pub const POSTGRES_DURATION_AT_RANK: &str = r#"
     SELECT duration_ms
     FROM test_runs
     WHERE project_id = $1
@@ -214,6 +219,37 @@ const DURATION_AT_RANK: &str = r#"
     ORDER BY duration_ms
     LIMIT 1 OFFSET $4
 "#;
+
+/// The duration at a 0-based rank within a small window on SQLite: the
+/// window's entries are read by time and sorted.
+pub const SQLITE_DURATION_AT_RANK_BY_SORTING: &str = r#"
+    SELECT duration_ms
+    FROM test_runs INDEXED BY test_runs_project_timestamp_duration
+    WHERE project_id = $1
+      AND timestamp_us >= $2
+      AND timestamp_us < $3
+    ORDER BY duration_ms
+    LIMIT 1 OFFSET $4
+"#;
+
+/// The duration at a 0-based rank within a large window on SQLite: the
+/// project's durations are walked in order, skipping runs outside the window.
+pub const SQLITE_DURATION_AT_RANK_BY_WALKING: &str = r#"
+    SELECT duration_ms
+    FROM test_runs INDEXED BY test_runs_project_duration
+    WHERE project_id = $1
+      AND timestamp_us >= $2
+      AND timestamp_us < $3
+    ORDER BY duration_ms
+    LIMIT 1 OFFSET $4
+"#;
+
+/// Above this many runs in a window, SQLite finds its percentiles by walking
+/// the project's durations in order (cost grows with the project, about 65 ms
+/// per million runs) rather than sorting the window's (cost grows with the
+/// window, and sorting a million takes over a second). Without statistics,
+/// SQLite's planner cannot make this choice itself.
+pub const SQLITE_SORT_AT_MOST: i64 = 50_000;
 
 /// The 1-based nearest rank of the `percent`th percentile among `total`
 /// values: the smallest rank whose share of the values is at least `percent`.
@@ -236,10 +272,15 @@ pub async fn run_stats(db: &Database, project_id: Uuid, window: Window) -> AppRe
                 .fetch_one(&mut *tx)
                 .await?;
             let total: i64 = row.try_get("total")?;
+            let at_rank = if total <= SQLITE_SORT_AT_MOST {
+                SQLITE_DURATION_AT_RANK_BY_SORTING
+            } else {
+                SQLITE_DURATION_AT_RANK_BY_WALKING
+            };
             let mut percentiles = [None, None];
             for (slot, percent) in percentiles.iter_mut().zip([50, 95]) {
                 if total > 0 {
-                    *slot = sqlx::query_scalar(DURATION_AT_RANK)
+                    *slot = sqlx::query_scalar(at_rank)
                         .bind(project_id.hyphenated())
                         .bind(window.from_us)
                         .bind(window.to_us)
@@ -274,7 +315,7 @@ pub async fn run_stats(db: &Database, project_id: Uuid, window: Window) -> AppRe
             let mut percentiles = [None, None];
             for (slot, percent) in percentiles.iter_mut().zip([50, 95]) {
                 if total > 0 {
-                    *slot = sqlx::query_scalar(DURATION_AT_RANK)
+                    *slot = sqlx::query_scalar(POSTGRES_DURATION_AT_RANK)
                         .bind(project_id)
                         .bind(window.from_us)
                         .bind(window.to_us)

@@ -11,13 +11,18 @@ use axum::http::StatusCode;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Value, json};
+use test_analytics::db::Database;
+use test_analytics::services::run_queries::{
+    POSTGRES_DURATION_AT_RANK, SQLITE_DURATION_AT_RANK_BY_SORTING,
+    SQLITE_DURATION_AT_RANK_BY_WALKING,
+};
 use time::format_description::well_known::Rfc3339;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, ProjectFixture, TestApp};
 use crate::runs::{encode_query_value, get_as};
 
 backend_tests!(
@@ -25,6 +30,7 @@ backend_tests!(
     filtered_pages_return_exactly_the_matching_runs,
     stats_equal_a_direct_computation_over_the_same_runs,
     pages_neither_skip_nor_repeat_runs_while_new_runs_arrive,
+    every_percentile_statement_returns_the_duration_at_the_asked_rank,
 );
 
 /// The instant generated timestamps are measured from.
@@ -129,12 +135,21 @@ async fn ingest_all(
     app: &TestApp,
     runs: &[RunSpec],
 ) -> Result<(String, Vec<Stored>), TestCaseError> {
+    let (project, stored) = ingest_into_new_project(app, runs).await?;
+    Ok((project.token, stored))
+}
+
+/// Ingests every run into a new project; returns the project and the stored runs.
+async fn ingest_into_new_project(
+    app: &TestApp,
+    runs: &[RunSpec],
+) -> Result<(ProjectFixture, Vec<Stored>), TestCaseError> {
     let project = app.create_project_with_token().await;
     let mut stored = Vec::with_capacity(runs.len());
     for run in runs {
         stored.push(ingest_one(app, &project.token, run).await?);
     }
-    Ok((project.token, stored))
+    Ok((project, stored))
 }
 
 async fn ingest_one(app: &TestApp, token: &str, run: &RunSpec) -> Result<Stored, TestCaseError> {
@@ -385,6 +400,70 @@ async fn pages_neither_skip_nor_repeat_runs_while_new_runs_arrive(backend: Backe
                 order.windows(2).all(|pair| pair[0] > pair[1]),
                 "out of order"
             );
+            Ok(())
+        })
+    });
+}
+
+/// Each statement the service may pick to find a percentile (on SQLite, one
+/// that sorts the window and one that walks the project's durations in order)
+/// returns the duration at the asked rank of the window, and nothing past its end.
+async fn every_percentile_statement_returns_the_duration_at_the_asked_rank(backend: Backend) {
+    let app = crate::app_or_skip!(backend);
+    let handle = tokio::runtime::Handle::current();
+    let strategy = (
+        prop::collection::vec(run_spec(), 0..30),
+        window_spec(),
+        0_usize..32,
+    );
+
+    check(256, strategy, |(runs, window, rank)| {
+        handle.block_on(async {
+            let (project, stored) = ingest_into_new_project(&app, &runs).await?;
+            let project_id: Uuid = project.project_id.parse().expect("a UUID project id");
+            let micros = |at: Option<(OffsetDateTime, i16)>, unbounded: i64| {
+                at.map_or(unbounded, |(at, _)| {
+                    (at.unix_timestamp_nanos() / 1_000) as i64
+                })
+            };
+            let (from_us, to_us) = (micros(window.from, i64::MIN), micros(window.to, i64::MAX));
+            let mut durations: Vec<i64> = stored
+                .iter()
+                .filter(|run| window.contains(run.at))
+                .map(|run| run.duration_ms)
+                .collect();
+            durations.sort_unstable();
+
+            let statements = match &app.state.db {
+                Database::Sqlite(_) => {
+                    vec![
+                        SQLITE_DURATION_AT_RANK_BY_SORTING,
+                        SQLITE_DURATION_AT_RANK_BY_WALKING,
+                    ]
+                }
+                Database::Postgres(_) => vec![POSTGRES_DURATION_AT_RANK],
+            };
+            for sql in statements {
+                let found: Option<i64> = match &app.state.db {
+                    Database::Sqlite(db) => sqlx::query_scalar(sql)
+                        .bind(project_id.hyphenated())
+                        .bind(from_us)
+                        .bind(to_us)
+                        .bind(rank as i64)
+                        .fetch_optional(&db.reader)
+                        .await
+                        .expect("the statement runs"),
+                    Database::Postgres(pool) => sqlx::query_scalar(sql)
+                        .bind(project_id)
+                        .bind(from_us)
+                        .bind(to_us)
+                        .bind(rank as i64)
+                        .fetch_optional(pool)
+                        .await
+                        .expect("the statement runs"),
+                };
+                prop_assert_eq!(found, durations.get(rank).copied(), "{}", sql);
+            }
             Ok(())
         })
     });
