@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Value, json};
+use test_analytics::config::Durability;
 use tokio::runtime::Handle;
 
 use crate::backend_tests;
@@ -46,6 +47,20 @@ where
             panic!("{failure}");
         }
     });
+}
+
+/// A service whose commits do not wait for the disk. The properties are
+/// about what is stored and answered, not about surviving a power cut (the
+/// reliability suite covers that), and a flush per commit would dominate
+/// their run time.
+async fn fast_app(backend: Backend) -> Option<TestApp> {
+    TestApp::with_config(backend, |config| {
+        config.sqlite_synchronous = Durability::Normal;
+        if let Some(url) = &mut config.database_url {
+            url.push_str("?options=-c%20synchronous_commit%3Doff");
+        }
+    })
+    .await
 }
 
 /// A valid ingest body's fields, without the run id.
@@ -149,7 +164,9 @@ async fn ingest_case(app: &TestApp, token: &str, body: Value, upper: bool) -> Te
 /// Issued tokens are `ta_live_` + 64 lowercase hex, never repeat, and the
 /// database holds only their SHA-256 digest.
 async fn issued_tokens_are_well_formed_distinct_and_stored_only_as_their_sha256(backend: Backend) {
-    let app = crate::app_or_skip!(backend);
+    let Some(app) = fast_app(backend).await else {
+        return;
+    };
     let project = app.create_project_with_token().await;
     let seen = RefCell::new(HashSet::from([project.token.clone()]));
     let handle = Handle::current();
@@ -195,7 +212,9 @@ async fn issued_tokens_are_well_formed_distinct_and_stored_only_as_their_sha256(
 /// Any sequence of ingests with repeated run ids leaves one row per run id,
 /// answers the first `201` and every repeat `200` with the first stored values.
 async fn repeated_run_ids_leave_one_row_each_and_replay_the_first_stored_values(backend: Backend) {
-    let app = crate::app_or_skip!(backend);
+    let Some(app) = fast_app(backend).await else {
+        return;
+    };
     let handle = Handle::current();
     let pool = run_id_pool();
     let ingests = prop::collection::vec((0..pool.len(), run_fields(), prop::bool::ANY), 1..10);
@@ -246,7 +265,9 @@ struct TenantIngest {
 /// With several projects and their tokens, every ingest lands in the token's
 /// project, replays only that project's runs, and never alters another's.
 async fn no_token_ever_sees_or_changes_another_projects_runs(backend: Backend) {
-    let app = crate::app_or_skip!(backend);
+    let Some(app) = fast_app(backend).await else {
+        return;
+    };
     let handle = Handle::current();
     let pool = run_id_pool();
     let case = (2..=3_usize).prop_flat_map(|projects| {
@@ -318,7 +339,9 @@ async fn no_token_ever_sees_or_changes_another_projects_runs(backend: Backend) {
 /// The same run id ingested into two projects is two rows, one per project,
 /// each with the values sent to that project.
 async fn the_same_run_id_in_two_projects_is_two_rows(backend: Backend) {
-    let app = crate::app_or_skip!(backend);
+    let Some(app) = fast_app(backend).await else {
+        return;
+    };
     let handle = Handle::current();
     let a = app.create_project_with_token().await;
     let b = app.create_project_with_token().await;
@@ -580,7 +603,9 @@ const FIELDS: [&str; 4] = ["run_id", "status", "duration_ms", "timestamp"];
 /// run exactly when every field meets the SPEC, and otherwise lists exactly
 /// the fields that do not, in order, with the right message.
 async fn ingest_accepts_a_body_exactly_when_every_field_follows_the_spec(backend: Backend) {
-    let app = crate::app_or_skip!(backend);
+    let Some(app) = fast_app(backend).await else {
+        return;
+    };
     let handle = Handle::current();
     let project = app.create_project_with_token().await;
     let seen = RefCell::new(HashSet::new());
@@ -647,7 +672,9 @@ async fn ingest_accepts_a_body_exactly_when_every_field_follows_the_spec(backend
 /// Random organization and project ids that name nothing are `404` on
 /// `POST /projects` and `POST /tokens`, in any letter case, and store nothing.
 async fn unknown_organization_and_project_ids_are_404_and_never_a_row(backend: Backend) {
-    let app = crate::app_or_skip!(backend);
+    let Some(app) = fast_app(backend).await else {
+        return;
+    };
     let handle = Handle::current();
     let existing = app.create_project_with_token().await;
     let case = (any::<[u8; 16]>(), prop::bool::ANY, "[A-Za-z0-9 ]{1,40}");
