@@ -14,6 +14,7 @@ backend_tests!(
     a_header_that_is_not_bearer_and_a_token_asks_for_that_form,
     the_bearer_scheme_is_matched_in_any_case,
     unknown_misshapen_and_revoked_tokens_all_get_invalid_token,
+    a_token_revoked_through_the_api_gets_invalid_token_from_then_on,
     an_authorization_header_with_non_ascii_bytes_is_401_not_500,
     a_huge_authorization_header_is_401_not_500,
     a_huge_authorization_header_over_a_socket_is_never_a_5xx,
@@ -203,4 +204,35 @@ async fn an_unauthenticated_request_is_refused_before_its_body_is_judged(backend
         .await;
 
     assert_unauthorized(&response, "Invalid token");
+}
+
+async fn a_token_revoked_through_the_api_gets_invalid_token_from_then_on(backend: Backend) {
+    let app = crate::app_or_skip!(backend);
+    let project = app.create_project_with_token().await;
+    let doomed = app.create_token(&project.project_id).await;
+    let doomed_token = doomed.str("token").to_owned();
+    let before = app
+        .ingest(&doomed_token, run_body(&uuid::Uuid::new_v4().to_string()))
+        .await;
+
+    let revoked = app
+        .request(
+            Method::DELETE,
+            &format!("/tokens/{}", doomed.str("id")),
+            &[],
+            None,
+        )
+        .await;
+    let after = app
+        .ingest(&doomed_token, run_body(&uuid::Uuid::new_v4().to_string()))
+        .await;
+    let sibling = app
+        .ingest(&project.token, run_body(&uuid::Uuid::new_v4().to_string()))
+        .await;
+
+    assert_eq!(before.status, StatusCode::CREATED, "{}", before.text);
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.text);
+    assert_unauthorized(&after, "Invalid token");
+    assert_eq!(sibling.status, StatusCode::CREATED, "{}", sibling.text);
+    assert_eq!(app.count_rows("test_runs").await, 2);
 }
