@@ -26,8 +26,11 @@ impl FromRequestParts<AppState> for ProjectScope {
     type Rejection = AppError;
 
     /// Parses `Authorization: Bearer <token>`, hashes the token, looks the
-    /// hash up among unrevoked tokens, and yields the token's project.
-    /// Every failure is a `401`; the reason is logged at debug.
+    /// hash up among unrevoked tokens (in the [`TokenCache`] first), and
+    /// yields the token's project. Every failure is a `401`; the reason is
+    /// logged at debug.
+    ///
+    /// [`TokenCache`]: crate::token_cache::TokenCache
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let presented = bearer_token(parts).inspect_err(|failure| {
             tracing::debug!(reason = ?failure, "authorization header rejected");
@@ -38,9 +41,16 @@ impl FromRequestParts<AppState> for ProjectScope {
         }
 
         let hash = TokenHash::of(presented);
-        let Some(found) = tokens::find_active_token(&state.db, &hash).await? else {
-            tracing::debug!(reason = "unknown or revoked token", "token rejected");
-            return Err(AppError::Unauthorized(AuthFailure::InvalidToken));
+        let found = match state.token_cache.get(&hash) {
+            Ok(cached) => cached,
+            Err(generation) => {
+                let Some(found) = tokens::find_active_token(&state.db, &hash).await? else {
+                    tracing::debug!(reason = "unknown or revoked token", "token rejected");
+                    return Err(AppError::Unauthorized(AuthFailure::InvalidToken));
+                };
+                state.token_cache.insert(hash, found, generation);
+                found
+            }
         };
 
         tracing::Span::current().record("project_id", tracing::field::display(found.project_id));

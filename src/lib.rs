@@ -20,6 +20,7 @@ pub mod state;
 pub mod telemetry;
 pub mod timestamp;
 pub mod token;
+pub mod token_cache;
 pub mod token_usage;
 pub mod validation;
 

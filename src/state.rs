@@ -8,6 +8,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::app_metrics;
 use crate::config::Config;
 use crate::db::Database;
+use crate::token_cache::TokenCache;
 use crate::token_usage::TokenUsage;
 
 /// Shared by all requests; cheap to clone.
@@ -23,6 +24,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// When each token's `last_used_at` was last written.
     pub token_usage: Arc<TokenUsage>,
+    /// Tokens recently found active; revoking a token must forget it here.
+    pub token_cache: TokenCache,
 }
 
 impl AppState {
@@ -34,6 +37,7 @@ impl AppState {
             draining: Arc::new(AtomicBool::new(false)),
             metrics: app_metrics::handle(),
             token_usage: Arc::new(TokenUsage::default()),
+            token_cache: TokenCache::default(),
         }
     }
 

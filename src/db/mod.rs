@@ -2,14 +2,18 @@
 //! `DATABASE_URL` names one. Services match on [`Database`] and keep the SQL of
 //! both dialects side by side, so the two never drift apart unnoticed.
 
+pub mod group_commit;
+
 use std::time::Duration;
 
+use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
 use crate::config::{Config, Durability, redact_url};
+use crate::db::group_commit::GroupCommit;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -23,16 +27,22 @@ pub enum Database {
     Postgres(PgPool),
 }
 
-/// A SQLite file opened as one writer connection and a pool of readers.
+/// A SQLite file opened as two write connections and a pool of readers.
 ///
-/// SQLite allows one writer at a time; funnelling every write through one
-/// connection means writers queue in the pool instead of failing with
-/// "database is locked" (deferred transactions that upgrade to writes are not
-/// retried by the busy handler).
+/// SQLite allows one writer at a time. Ingested runs and the single-statement
+/// admin inserts go through the [`GroupCommit`] writer, which shares one
+/// commit among all the writes waiting; migrations and multi-statement
+/// maintenance go through the one connection of `writer`. The two write
+/// connections wait for each other through the busy timeout instead of
+/// failing with "database is locked": each write is a single statement or a
+/// `BEGIN IMMEDIATE` transaction, which the busy handler retries (a deferred
+/// transaction that upgrades to a write would not be).
 #[derive(Clone, Debug)]
 pub struct SqliteDb {
-    /// The only connection that writes.
+    /// The connection for migrations and multi-statement writes.
     pub writer: SqlitePool,
+    /// The writer that batches runs and single statements into shared commits.
+    pub group_commit: GroupCommit,
     /// Connections for queries that only read.
     pub reader: SqlitePool,
 }
@@ -123,10 +133,12 @@ impl Database {
     }
 
     /// Waits for pending writes and closes every connection; on SQLite this
-    /// also checkpoints the WAL into the main file.
+    /// writes every run still queued for the ingest writer, then checkpoints
+    /// the WAL into the main file.
     pub async fn close(&self) {
         match self {
             Self::Sqlite(db) => {
+                db.group_commit.close().await;
                 db.reader.close().await;
                 db.writer.close().await;
             }
@@ -172,12 +184,22 @@ async fn connect_sqlite(config: &Config) -> Result<SqliteDb, sqlx::Error> {
         .acquire_timeout(config.busy_timeout() + Duration::from_secs(1))
         .connect_with(options.clone())
         .await?;
+    // One statement per batch size may be prepared: keep them all.
+    let group_commit = options
+        .clone()
+        .statement_cache_capacity(group_commit::MAX_BATCH * 2 + 16)
+        .connect()
+        .await?;
     let reader = SqlitePoolOptions::new()
         .max_connections(8)
         .acquire_timeout(config.busy_timeout() + Duration::from_secs(1))
         .connect_with(options)
         .await?;
-    Ok(SqliteDb { writer, reader })
+    Ok(SqliteDb {
+        writer,
+        group_commit: GroupCommit::spawn(group_commit),
+        reader,
+    })
 }
 
 async fn connect_postgres(url: &str) -> Result<PgPool, sqlx::Error> {

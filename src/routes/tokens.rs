@@ -155,6 +155,7 @@ async fn revoke_token(
 
     tokens::revoke_token(&state.db, token_id).await?;
     state.token_usage.forget(token_id);
+    state.token_cache.forget(token_id);
 
     tracing::info!(%token_id, "token revoked");
     Ok(StatusCode::NO_CONTENT)

@@ -4,13 +4,18 @@
 //! "already stored". The insert always goes first; when it conflicts, the
 //! stored row is read and returned unchanged. Checking first and inserting
 //! second would let two concurrent requests both see "absent".
+//!
+//! On SQLite runs are handed to the group-commit writer
+//! ([`crate::db::group_commit`]), which applies the same rule to a whole
+//! batch in one transaction; PostgreSQL takes concurrent inserts itself.
 
 use uuid::Uuid;
 
 use crate::app_metrics;
 use crate::db::Database;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, AuthFailure};
 use crate::models::{NewRun, TestRun};
+use crate::services::is_foreign_key_violation;
 use crate::services::runs::find_run;
 use crate::timestamp;
 
@@ -44,31 +49,29 @@ pub async fn store_run(db: &Database, project_id: Uuid, new: NewRun) -> AppResul
     };
     let timestamp_us = timestamp::to_micros(new.timestamp_at);
 
-    let inserted = match db {
-        Database::Sqlite(db) => sqlx::query(INSERT_RUN)
-            .bind(run.id.hyphenated())
-            .bind(run.project_id.hyphenated())
-            .bind(run.run_id.hyphenated())
-            .bind(run.status.as_str())
-            .bind(run.duration_ms)
-            .bind(&run.timestamp)
-            .bind(timestamp_us)
-            .bind(timestamp::format_millis(run.created_at))
-            .execute(&db.writer)
-            .await?
-            .rows_affected(),
-        Database::Postgres(pool) => sqlx::query(INSERT_RUN)
-            .bind(run.id)
-            .bind(run.project_id)
-            .bind(run.run_id)
-            .bind(run.status.as_str())
-            .bind(run.duration_ms)
-            .bind(&run.timestamp)
-            .bind(timestamp_us)
-            .bind(run.created_at)
-            .execute(pool)
-            .await?
-            .rows_affected(),
+    let pool = match db {
+        Database::Sqlite(db) => return db.group_commit.store_run(run, timestamp_us).await,
+        Database::Postgres(pool) => pool,
+    };
+
+    let inserted = sqlx::query(INSERT_RUN)
+        .bind(run.id)
+        .bind(run.project_id)
+        .bind(run.run_id)
+        .bind(run.status.as_str())
+        .bind(run.duration_ms)
+        .bind(&run.timestamp)
+        .bind(timestamp_us)
+        .bind(run.created_at)
+        .execute(pool)
+        .await;
+    let inserted = match inserted {
+        Ok(done) => done.rows_affected(),
+        // The token's project was deleted after the token was checked.
+        Err(e) if is_foreign_key_violation(&e) => {
+            return Err(AppError::Unauthorized(AuthFailure::InvalidToken));
+        }
+        Err(e) => return Err(e.into()),
     };
     app_metrics::record_write_batch(1);
     if inserted == 1 {

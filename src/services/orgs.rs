@@ -22,12 +22,15 @@ pub async fn insert_org(db: &Database, name: String) -> AppResult<Organization> 
     };
 
     let inserted = match db {
-        Database::Sqlite(db) => sqlx::query(INSERT_ORG)
-            .bind(org.id.hyphenated())
-            .bind(&org.name)
-            .bind(timestamp::format_millis(org.created_at))
-            .execute(&db.writer)
-            .await
+        Database::Sqlite(db) => db
+            .group_commit
+            .execute(
+                sqlx::query(INSERT_ORG)
+                    .bind(org.id.hyphenated())
+                    .bind(&org.name)
+                    .bind(timestamp::format_millis(org.created_at)),
+            )
+            .await?
             .map(drop),
         Database::Postgres(pool) => sqlx::query(INSERT_ORG)
             .bind(org.id)

@@ -34,13 +34,16 @@ pub async fn insert_project(
     };
 
     let inserted = match db {
-        Database::Sqlite(db) => sqlx::query(INSERT_PROJECT)
-            .bind(project.id.hyphenated())
-            .bind(project.organization_id.hyphenated())
-            .bind(&project.name)
-            .bind(timestamp::format_millis(project.created_at))
-            .execute(&db.writer)
-            .await
+        Database::Sqlite(db) => db
+            .group_commit
+            .execute(
+                sqlx::query(INSERT_PROJECT)
+                    .bind(project.id.hyphenated())
+                    .bind(project.organization_id.hyphenated())
+                    .bind(&project.name)
+                    .bind(timestamp::format_millis(project.created_at)),
+            )
+            .await?
             .map(drop),
         Database::Postgres(pool) => sqlx::query(INSERT_PROJECT)
             .bind(project.id)

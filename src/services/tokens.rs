@@ -74,14 +74,17 @@ pub async fn insert_token(db: &Database, project_id: Uuid) -> AppResult<CreatedT
     };
 
     let inserted = match db {
-        Database::Sqlite(db) => sqlx::query(INSERT_TOKEN)
-            .bind(created.id.hyphenated())
-            .bind(created.project_id.hyphenated())
-            .bind(created.token.hash.as_str())
-            .bind(created.token.display_prefix())
-            .bind(timestamp::format_millis(created.created_at))
-            .execute(&db.writer)
-            .await
+        Database::Sqlite(db) => db
+            .group_commit
+            .execute(
+                sqlx::query(INSERT_TOKEN)
+                    .bind(created.id.hyphenated())
+                    .bind(created.project_id.hyphenated())
+                    .bind(created.token.hash.as_str())
+                    .bind(created.token.display_prefix())
+                    .bind(timestamp::format_millis(created.created_at)),
+            )
+            .await?
             .map(drop),
         Database::Postgres(pool) => sqlx::query(INSERT_TOKEN)
             .bind(created.id)
