@@ -9,7 +9,7 @@ use test_analytics::db::Database;
 use uuid::Uuid;
 
 use crate::backend_tests;
-use crate::helpers::{Backend, ProjectFixture, TestApp, WireResponse, run_body, send_over_socket};
+use crate::helpers::{Backend, ProjectFixture, TestApp, run_body, send_over_socket};
 
 backend_tests!(
     concurrent_new_runs_replays_and_repeats_each_get_their_own_answer,
@@ -24,9 +24,17 @@ enum Kind {
     Repeat,
 }
 
+/// What one ingest was answered.
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    replayed: bool,
+    body: Value,
+}
+
 /// Sends every `(token, run_id)` at once over its own connection and returns
-/// the responses in the same order.
-async fn ingest_concurrently(app: &TestApp, sends: &[(String, Uuid)]) -> Vec<WireResponse> {
+/// the answers in the same order.
+async fn ingest_concurrently(app: &TestApp, sends: &[(String, Uuid)]) -> Vec<Answer> {
     let server = app.spawn_server().await;
     let tasks: Vec<_> = sends
         .iter()
@@ -42,7 +50,15 @@ async fn ingest_concurrently(app: &TestApp, sends: &[(String, Uuid)]) -> Vec<Wir
         .collect();
     let mut responses = Vec::with_capacity(tasks.len());
     for task in tasks {
-        responses.push(task.await.expect("task").expect("response"));
+        let response = task.await.expect("task").expect("response");
+        responses.push(Answer {
+            status: response.status,
+            replayed: response
+                .headers
+                .get("idempotent-replayed")
+                .is_some_and(|v| v == "true"),
+            body: response.body,
+        });
     }
     server.stop().await;
     responses
@@ -81,7 +97,7 @@ async fn concurrent_new_runs_replays_and_repeats_each_get_their_own_answer(backe
     let pairs: Vec<(String, Uuid)> = sends.iter().map(|(t, r, _)| (t.clone(), *r)).collect();
     let responses = ingest_concurrently(&app, &pairs).await;
 
-    let mut repeats: HashMap<Uuid, Vec<&WireResponse>> = HashMap::new();
+    let mut repeats: HashMap<Uuid, Vec<&Answer>> = HashMap::new();
     for ((token, run_id, kind), response) in sends.iter().zip(&responses) {
         let project = if *token == a.token { &a } else { &b };
         assert_eq!(
@@ -95,7 +111,7 @@ async fn concurrent_new_runs_replays_and_repeats_each_get_their_own_answer(backe
             Kind::New => assert_eq!(response.status, StatusCode::CREATED, "{:?}", response.body),
             Kind::Replay => {
                 assert_eq!(response.status, StatusCode::OK, "{:?}", response.body);
-                assert_eq!(response.headers["idempotent-replayed"], "true");
+                assert!(response.replayed);
                 assert_eq!(response.body, stored[run_id]);
             }
             Kind::Repeat => repeats.entry(*run_id).or_default().push(response),

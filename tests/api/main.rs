@@ -3,11 +3,11 @@
 
 mod admin;
 mod auth;
+mod batching;
 mod durability;
 mod errors;
 mod formats;
 mod health;
-mod batching;
 mod helpers;
 mod hostile;
 mod ingest;
@@ -22,6 +22,6 @@ mod run_properties;
 mod runs;
 mod smoke;
 mod storms;
+mod token_cache;
 mod token_lifecycle;
 mod tokens;
-mod token_cache;
