@@ -16,8 +16,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use sqlx::query::Query;
-use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqliteQueryResult};
-use sqlx::{AssertSqlSafe, Connection, Row, Sqlite, SqliteTransaction};
+use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteQueryResult};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row, Sqlite, SqliteTransaction};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -101,16 +101,25 @@ impl fmt::Debug for GroupCommit {
 }
 
 impl GroupCommit {
-    /// Starts the writer task on `connection`, which it owns from now on.
-    pub fn spawn(connection: SqliteConnection) -> Self {
+    /// Opens the write connection and starts the writer task, which owns it
+    /// from now on. After a failed batch the task opens a fresh connection,
+    /// so that a fault that has cleared (a full disk, a read-only file)
+    /// leaves nothing behind.
+    pub async fn connect(options: SqliteConnectOptions) -> Result<Self, sqlx::Error> {
+        let connection = options.connect().await?;
         let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let closing = Arc::new(Notify::new());
-        let task = tokio::spawn(write_until_closed(connection, receiver, closing.clone()));
-        Self {
+        let task = tokio::spawn(write_until_closed(
+            options,
+            connection,
+            receiver,
+            closing.clone(),
+        ));
+        Ok(Self {
             queue,
             closing,
             task: Arc::new(Mutex::new(Some(task))),
-        }
+        })
     }
 
     /// Stores `run` (whose `id` and `created_at` are already chosen), or
@@ -172,10 +181,12 @@ fn stopped() -> AppError {
 }
 
 async fn write_until_closed(
-    mut connection: SqliteConnection,
+    options: SqliteConnectOptions,
+    connection: SqliteConnection,
     mut receiver: mpsc::Receiver<Pending>,
     closing: Arc<Notify>,
 ) {
+    let mut connection = Some(connection);
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut open = true;
     loop {
@@ -195,18 +206,57 @@ async fn write_until_closed(
         if received == 0 {
             break;
         }
-        write_batch(&mut connection, &mut batch).await;
+
+        let mut writer = match connection.take() {
+            Some(open) => open,
+            None => match options.connect().await {
+                Ok(open) => open,
+                Err(error) => {
+                    fail_batch(&mut batch, &error);
+                    continue;
+                }
+            },
+        };
+        if write_batch(&mut writer, &mut batch).await {
+            connection = Some(writer);
+        } else {
+            // The failed transaction may have left the connection in any state.
+            let _ = writer.close_hard().await;
+        }
     }
 
-    if let Err(error) = connection.close().await {
+    if let Some(open) = connection
+        && let Err(error) = open.close().await
+    {
         tracing::warn!(error = %error, "closing the group-commit connection failed");
     }
 }
 
+/// Answers every request of a batch that found no connection `503`.
+fn fail_batch(batch: &mut Vec<Pending>, error: &sqlx::Error) {
+    tracing::error!(error = %error, writes = batch.len(), "opening the write connection failed");
+    let cause = error.to_string();
+    for pending in batch.drain(..) {
+        match pending {
+            Pending::Run(run) => {
+                let _ = run.reply.send(Err(unavailable(&cause)));
+            }
+            Pending::Statement(statement) => {
+                let _ = statement.reply.send(Err(unavailable(&cause)));
+            }
+        }
+    }
+}
+
+fn unavailable(cause: &str) -> AppError {
+    AppError::Unavailable(cause.to_owned().into())
+}
+
 /// Writes the batch in one transaction, then answers each request with its
 /// own outcome. When the transaction as a whole fails, every request gets
-/// `503` and nothing of the batch is stored. Leaves `batch` empty.
-async fn write_batch(connection: &mut SqliteConnection, batch: &mut Vec<Pending>) {
+/// `503`, nothing of the batch is stored, and this returns `false`. Leaves
+/// `batch` empty.
+async fn write_batch(connection: &mut SqliteConnection, batch: &mut Vec<Pending>) -> bool {
     let mut runs = Vec::new();
     let mut queries = Vec::new();
     let mut statement_replies = Vec::new();
@@ -229,18 +279,19 @@ async fn write_batch(connection: &mut SqliteConnection, batch: &mut Vec<Pending>
             for (reply, outcome) in statement_replies.into_iter().zip(statement_outcomes) {
                 let _ = reply.send(Ok(outcome));
             }
+            true
         }
         Err(error) => {
             let writes = runs.len() + statement_replies.len();
             tracing::error!(error = %error, writes, "writing a batch failed");
             let cause = error.to_string();
-            let unavailable = || AppError::Unavailable(cause.clone().into());
             for run in runs {
-                let _ = run.reply.send(Err(unavailable()));
+                let _ = run.reply.send(Err(unavailable(&cause)));
             }
             for reply in statement_replies {
-                let _ = reply.send(Err(unavailable()));
+                let _ = reply.send(Err(unavailable(&cause)));
             }
+            false
         }
     }
 }
@@ -661,7 +712,10 @@ mod tests {
     #[tokio::test]
     async fn the_writer_answers_after_commit_and_close_loses_no_acknowledged_run() {
         let f = fixture().await;
-        let writer = GroupCommit::spawn(connect(&f.db_path(), Duration::from_secs(5)).await);
+        let options = SqliteConnectOptions::new()
+            .filename(f.db_path())
+            .foreign_keys(true);
+        let writer = GroupCommit::connect(options).await.unwrap();
         let lone = writer.store_run(run(f.project_a, Uuid::new_v4()), 0).await;
         assert!(ingested(&lone).created);
 

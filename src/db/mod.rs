@@ -6,7 +6,6 @@ pub mod group_commit;
 
 use std::time::Duration;
 
-use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -185,11 +184,12 @@ async fn connect_sqlite(config: &Config) -> Result<SqliteDb, sqlx::Error> {
         .connect_with(options.clone())
         .await?;
     // One statement per batch size may be prepared: keep them all.
-    let group_commit = options
-        .clone()
-        .statement_cache_capacity(group_commit::MAX_BATCH * 2 + 16)
-        .connect()
-        .await?;
+    let group_commit = GroupCommit::connect(
+        options
+            .clone()
+            .statement_cache_capacity(group_commit::MAX_BATCH * 2 + 16),
+    )
+    .await?;
     let reader = SqlitePoolOptions::new()
         .max_connections(8)
         .acquire_timeout(config.busy_timeout() + Duration::from_secs(1))
@@ -197,7 +197,7 @@ async fn connect_sqlite(config: &Config) -> Result<SqliteDb, sqlx::Error> {
         .await?;
     Ok(SqliteDb {
         writer,
-        group_commit: GroupCommit::spawn(group_commit),
+        group_commit,
         reader,
     })
 }
