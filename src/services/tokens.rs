@@ -164,11 +164,14 @@ pub async fn revoke_token(db: &Database, token_id: Uuid) -> AppResult<()> {
     let now = timestamp::now();
 
     let matched = match db {
-        Database::Sqlite(db) => sqlx::query(REVOKE_TOKEN)
-            .bind(token_id.hyphenated())
-            .bind(timestamp::format_millis(now))
-            .execute(&db.writer)
-            .await?
+        Database::Sqlite(db) => db
+            .group_commit
+            .execute(
+                sqlx::query(REVOKE_TOKEN)
+                    .bind(token_id.hyphenated())
+                    .bind(timestamp::format_millis(now)),
+            )
+            .await??
             .rows_affected(),
         Database::Postgres(pool) => sqlx::query(REVOKE_TOKEN)
             .bind(token_id)
