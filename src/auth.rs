@@ -78,7 +78,7 @@ impl FromRequestParts<AppState> for AdminAccess {
         };
 
         let presented = bearer_token(parts).inspect_err(|failure| {
-            tracing::warn!(reason = ?failure, "admin request without a usable authorization header");
+            tracing::warn!(reason = ?failure, "admin request without a usable bearer token");
         })?;
         if !same_secret(presented, expected.expose()) {
             tracing::warn!("admin request with a wrong token");

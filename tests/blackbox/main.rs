@@ -11,6 +11,7 @@ mod wire;
 mod contract;
 mod instances;
 mod maintenance;
+mod operations;
 
 use process::ServerProcess;
 
