@@ -24,6 +24,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 use uuid::fmt::Hyphenated;
 
+use crate::app_metrics;
 use crate::error::{AppError, AppResult, AuthFailure};
 use crate::models::TestRun;
 use crate::services::ingest::Ingested;
@@ -273,6 +274,9 @@ async fn write_batch(connection: &mut SqliteConnection, batch: &mut Vec<Pending>
     // A request that gave up has nothing to answer; its write stands.
     match try_write_batch(connection, &runs, queries).await {
         Ok((run_outcomes, statement_outcomes)) => {
+            if !runs.is_empty() {
+                app_metrics::record_write_batch(runs.len());
+            }
             for (run, outcome) in runs.into_iter().zip(run_outcomes) {
                 let _ = run.reply.send(outcome);
             }

@@ -73,6 +73,7 @@ pub async fn store_run(db: &Database, project_id: Uuid, new: NewRun) -> AppResul
         }
         Err(e) => return Err(e.into()),
     };
+    // On PostgreSQL every ingest is its own transaction: a batch of one.
     app_metrics::record_write_batch(1);
     if inserted == 1 {
         return Ok(Ingested { run, created: true });

@@ -188,26 +188,30 @@ pub async fn revoke_token(db: &Database, token_id: Uuid) -> AppResult<()> {
 }
 
 /// Sets a token's `last_used_at` to `minute`, unless it already holds that
-/// minute or a later one.
+/// minute or a later one. On SQLite it rides in the next group commit.
 pub async fn record_token_use(
     db: &Database,
     token_id: Uuid,
     minute: OffsetDateTime,
-) -> Result<(), sqlx::Error> {
+) -> AppResult<()> {
     match db {
-        Database::Sqlite(db) => sqlx::query(RECORD_TOKEN_USE)
-            .bind(token_id.hyphenated())
-            .bind(timestamp::format_millis(minute))
-            .execute(&db.writer)
-            .await
-            .map(drop),
+        Database::Sqlite(db) => db
+            .group_commit
+            .execute(
+                sqlx::query(RECORD_TOKEN_USE)
+                    .bind(token_id.hyphenated())
+                    .bind(timestamp::format_millis(minute)),
+            )
+            .await?
+            .map(drop)?,
         Database::Postgres(pool) => sqlx::query(RECORD_TOKEN_USE)
             .bind(token_id)
             .bind(minute)
             .execute(pool)
             .await
-            .map(drop),
+            .map(drop)?,
     }
+    Ok(())
 }
 
 fn sqlite_token(row: &SqliteRow) -> AppResult<TokenSummary> {
