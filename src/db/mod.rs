@@ -204,9 +204,11 @@ async fn connect_sqlite(config: &Config) -> Result<SqliteDb, sqlx::Error> {
 
 async fn connect_postgres(url: &str) -> Result<PgPool, sqlx::Error> {
     let options: PgConnectOptions = url.parse()?;
+    // A request waits for a pooled connection up to 10 s, inside the 15 s
+    // request deadline, so that a burst queues instead of failing fast.
     PgPoolOptions::new()
         .max_connections(16)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await
 }
