@@ -54,9 +54,13 @@ pub async fn track_request(request: Request, next: Next) -> Response {
     let duration_ms = (duration_ms * 100.0).round() / 100.0;
     if let Some(ErrorReport(cause)) = response.extensions().get::<ErrorReport>() {
         if response.status().is_server_error() {
-            tracing::error!(parent: &span, status, duration_ms, error = %cause, "request completed");
+            tracing::error!(
+                parent: &span, status, duration_ms, error = %cause, "request completed"
+            );
         } else {
-            tracing::info!(parent: &span, status, duration_ms, error = %cause, "request completed");
+            tracing::info!(
+                parent: &span, status, duration_ms, error = %cause, "request completed"
+            );
         }
     } else if response.status().is_server_error() {
         tracing::error!(parent: &span, status, duration_ms, "request completed");

@@ -473,8 +473,12 @@ async fn select_stored(
 /// SQLite's primary result code 19: a UNIQUE, CHECK, NOT NULL or FOREIGN KEY
 /// constraint failed.
 fn is_constraint_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db)
-        if db.code().and_then(|code| code.parse::<i32>().ok()).is_some_and(|code| code & 0xff == 19))
+    let sqlx::Error::Database(db) = error else {
+        return false;
+    };
+    db.code()
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| code & 0xff == 19)
 }
 
 /// What a run that broke a constraint on its own is answered with.

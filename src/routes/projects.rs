@@ -71,6 +71,10 @@ async fn create_project(
 
     let project = projects::insert_project(&state.db, *organization_id, name.clone()).await?;
 
-    tracing::info!(project_id = %project.id, organization_id = %project.organization_id, "project created");
+    tracing::info!(
+        project_id = %project.id,
+        organization_id = %project.organization_id,
+        "project created"
+    );
     Ok((StatusCode::CREATED, Json(project)))
 }

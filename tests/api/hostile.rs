@@ -300,7 +300,8 @@ async fn huge_integers_are_400_not_500(backend: Backend) {
     ] {
         let run_id = uuid::Uuid::new_v4();
         let body = format!(
-            r#"{{"run_id":"{run_id}","status":"passed","duration_ms":{huge},"timestamp":"2026-01-12T10:10:00Z"}}"#
+            "{{\"run_id\":\"{run_id}\",\"status\":\"passed\",\"duration_ms\":{huge},\
+             \"timestamp\":\"2026-01-12T10:10:00Z\"}}"
         );
         let response = post_raw(&app, "/ingest", Some(&project.token), body).await;
 

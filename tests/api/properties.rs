@@ -452,7 +452,8 @@ fn duration_value() -> impl Strategy<Value = Value> {
 fn timestamp_value() -> impl Strategy<Value = Value> {
     // Each part is usually valid, so that most generated texts are wrong in
     // one place at most and the rule is probed at every boundary.
-    let part = |valid: std::ops::RangeInclusive<u32>, invalid: std::ops::RangeInclusive<u32>| prop_oneof![6 => valid, 1 => invalid];
+    type Range = std::ops::RangeInclusive<u32>;
+    let part = |valid: Range, invalid: Range| prop_oneof![6 => valid, 1 => invalid];
     let date = (0..=9999_u32, part(1..=12, 13..=99), part(1..=31, 32..=99))
         .prop_map(|(y, mo, d)| format!("{y:04}-{mo:02}-{d:02}"));
     let clock = (

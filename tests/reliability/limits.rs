@@ -246,8 +246,8 @@ async fn a_thousand_idle_connections_neither_starve_a_request_nor_stay_forever()
     let mut still_open = 0;
     for stream in &idle {
         let mut probe = [0_u8; 1];
-        if matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
-        {
+        let read = stream.try_read(&mut probe);
+        if matches!(read, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
             still_open += 1;
         }
     }
