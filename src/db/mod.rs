@@ -2,6 +2,7 @@
 //! `DATABASE_URL` names one. Services match on [`Database`] and keep the SQL of
 //! both dialects side by side, so the two never drift apart unnoticed.
 
+pub mod checkpoint;
 pub mod group_commit;
 
 use std::time::Duration;
@@ -12,6 +13,7 @@ use sqlx::sqlite::{
 };
 
 use crate::config::{Config, Durability, redact_url};
+use crate::db::checkpoint::Checkpointer;
 use crate::db::group_commit::GroupCommit;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -44,6 +46,8 @@ pub struct SqliteDb {
     pub group_commit: GroupCommit,
     /// Connections for queries that only read.
     pub reader: SqlitePool,
+    /// Copies the WAL into the database file, away from the writer's commits.
+    pub checkpointer: Checkpointer,
 }
 
 /// Which backend, and where, for the start-up log. Never contains a password.
@@ -137,6 +141,7 @@ impl Database {
     pub async fn close(&self) {
         match self {
             Self::Sqlite(db) => {
+                db.checkpointer.stop().await;
                 db.group_commit.close().await;
                 db.reader.close().await;
                 db.writer.close().await;
@@ -187,9 +192,14 @@ async fn connect_sqlite(config: &Config) -> Result<SqliteDb, sqlx::Error> {
     let group_commit = GroupCommit::connect(
         options
             .clone()
-            .statement_cache_capacity(group_commit::MAX_BATCH * 2 + 16),
+            .statement_cache_capacity(group_commit::MAX_BATCH * 2 + 16)
+            .pragma(
+                "wal_autocheckpoint",
+                checkpoint::WRITER_CHECKPOINT_PAGES.to_string(),
+            ),
     )
     .await?;
+    let checkpointer = Checkpointer::start(options.clone()).await?;
     let reader = SqlitePoolOptions::new()
         .max_connections(8)
         .acquire_timeout(config.busy_timeout() + Duration::from_secs(1))
@@ -199,6 +209,7 @@ async fn connect_sqlite(config: &Config) -> Result<SqliteDb, sqlx::Error> {
         writer,
         group_commit,
         reader,
+        checkpointer,
     })
 }
 

@@ -1,0 +1,77 @@
+//! WAL checkpoints off the commit path.
+//!
+//! SQLite's own checkpoint runs inside the commit that crosses its threshold,
+//! so one batch in every few dozen waits for pages to be copied into the
+//! database file and synced. Here a task of its own runs a `PASSIVE`
+//! checkpoint a few times a second on a connection of its own: it copies what
+//! the WAL holds while the writer goes on committing, and never blocks the
+//! writer or a reader. The writer keeps a high threshold of its own as a
+//! backstop, for a WAL the task cannot keep small.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{ConnectOptions, Connection};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+/// How often the WAL is checkpointed.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
+
+/// WAL pages after which the group-commit writer checkpoints in its own
+/// commit: 16 MiB of 4 KiB pages. Only reached when the task falls behind.
+pub const WRITER_CHECKPOINT_PAGES: u32 = 4096;
+
+/// The running checkpoint task; [`Checkpointer::stop`] ends it.
+#[derive(Clone, Debug)]
+pub struct Checkpointer {
+    stopping: Arc<Notify>,
+    task: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl Checkpointer {
+    /// Opens the task's connection and starts checkpointing.
+    pub async fn start(options: SqliteConnectOptions) -> Result<Self, sqlx::Error> {
+        let connection = options.connect().await?;
+        let stopping = Arc::new(Notify::new());
+        let task = tokio::spawn(checkpoint_until_stopped(connection, stopping.clone()));
+        Ok(Self {
+            stopping,
+            task: Arc::new(Mutex::new(Some(task))),
+        })
+    }
+
+    /// Ends the task and closes its connection.
+    pub async fn stop(&self) {
+        self.stopping.notify_one();
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}
+
+async fn checkpoint_until_stopped(mut connection: SqliteConnection, stopping: Arc<Notify>) {
+    let mut interval = tokio::time::interval(CHECKPOINT_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            () = stopping.notified() => break,
+        }
+        // A failure (the disk is full, the file read-only) is the writer's to
+        // report: its commits fail too. The next tick tries again.
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&mut connection)
+            .await
+        {
+            tracing::debug!(error = %error, "WAL checkpoint failed");
+        }
+    }
+    let _ = connection.close().await;
+}
