@@ -7,11 +7,14 @@
 //! own HTTP listener is not compiled in. No label carries a token, a run id, a
 //! raw path or any other value a client can vary without bound.
 
-use std::sync::OnceLock;
+use std::sync::{OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use axum::http::Method;
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{
+    Counter, Histogram, counter, describe_counter, describe_gauge, describe_histogram, gauge,
+    histogram,
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::db::Database;
@@ -144,13 +147,63 @@ pub fn record_request(method: &Method, route: Option<&str>, status: u16, elapsed
         counter!(INGEST_TOTAL, "result" => result.as_str()).increment(1);
     }
 
+    let method = method_label(method);
+    let route = route.unwrap_or(UNMATCHED_ROUTE);
+    let seconds = elapsed.as_secs_f64();
+    {
+        let known = REQUEST_METRICS
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(metrics) = known.iter().find(|m| m.is(method, route, status)) {
+            metrics.requests.increment(1);
+            metrics.duration.record(seconds);
+            return;
+        }
+    }
+
     let labels = [
-        ("method", method_label(method)),
-        ("route", route.unwrap_or(UNMATCHED_ROUTE).to_owned()),
+        ("method", method.to_owned()),
+        ("route", route.to_owned()),
         ("status", status.to_string()),
     ];
-    counter!(HTTP_REQUESTS_TOTAL, &labels).increment(1);
-    histogram!(HTTP_REQUEST_DURATION_SECONDS, &labels).record(elapsed.as_secs_f64());
+    let metrics = RequestMetrics {
+        method,
+        route: route.to_owned(),
+        status,
+        requests: counter!(HTTP_REQUESTS_TOTAL, &labels),
+        duration: histogram!(HTTP_REQUEST_DURATION_SECONDS, &labels),
+    };
+    metrics.requests.increment(1);
+    metrics.duration.record(seconds);
+    if HANDLE.get().is_none() {
+        // Handles taken before the recorder is installed record nothing.
+        return;
+    }
+    let mut known = REQUEST_METRICS
+        .write()
+        .unwrap_or_else(PoisonError::into_inner);
+    if !known.iter().any(|m| m.is(method, route, status)) {
+        known.push(metrics);
+    }
+}
+
+/// The request metrics of one method, route and status, looked up once:
+/// finding a metric by its labels costs more than recording into it. There
+/// are a few dozen such triples, since none of the labels is free text.
+static REQUEST_METRICS: RwLock<Vec<RequestMetrics>> = RwLock::new(Vec::new());
+
+struct RequestMetrics {
+    method: &'static str,
+    route: String,
+    status: u16,
+    requests: Counter,
+    duration: Histogram,
+}
+
+impl RequestMetrics {
+    fn is(&self, method: &str, route: &str, status: u16) -> bool {
+        self.status == status && self.method == method && self.route == route
+    }
 }
 
 /// The outcome of one ingest request, as the `result` label.
@@ -210,8 +263,8 @@ pub fn sample_pools(db: &Database) {
 
 /// Standard methods by name; anything else is `other`, so a client cannot
 /// mint new label values.
-fn method_label(method: &Method) -> String {
-    const KNOWN: [Method; 9] = [
+fn method_label(method: &Method) -> &'static str {
+    static KNOWN: [Method; 9] = [
         Method::GET,
         Method::HEAD,
         Method::POST,
@@ -222,11 +275,10 @@ fn method_label(method: &Method) -> String {
         Method::CONNECT,
         Method::TRACE,
     ];
-    if KNOWN.contains(method) {
-        method.as_str().to_owned()
-    } else {
-        "other".to_owned()
-    }
+    KNOWN
+        .iter()
+        .find(|known| *known == method)
+        .map_or("other", Method::as_str)
 }
 
 #[cfg(test)]

@@ -31,12 +31,15 @@ pub fn is_well_formed(id: &str) -> bool {
 
 /// A fresh id, `req_` followed by 20 random alphanumerics.
 pub fn generate() -> String {
-    let suffix: String = rand::rng()
-        .sample_iter(Alphanumeric)
-        .take(20)
-        .map(char::from)
-        .collect();
-    format!("req_{suffix}")
+    let mut id = String::with_capacity(24);
+    id.push_str("req_");
+    id.extend(
+        rand::rng()
+            .sample_iter(Alphanumeric)
+            .take(20)
+            .map(char::from),
+    );
+    id
 }
 
 /// Runs `future` with `id` as the current request id.

@@ -1,5 +1,6 @@
 //! The state every handler can reach.
 
+use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -11,15 +12,20 @@ use crate::db::Database;
 use crate::token_cache::TokenCache;
 use crate::token_usage::TokenUsage;
 
-/// Shared by all requests; cheap to clone.
+/// Shared by all requests; cloning it (axum does, for every request) costs
+/// one reference count.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+/// What [`AppState`] gives access to.
+#[derive(Debug)]
+pub struct SharedState {
     /// The database the service runs on.
     pub db: Database,
     /// The settings the process started with.
     pub config: Arc<Config>,
     /// Set once a shutdown signal arrives; `/readyz` then answers `503`.
-    pub draining: Arc<AtomicBool>,
+    pub draining: AtomicBool,
     /// Renders the process's metrics for `/metrics`.
     pub metrics: PrometheusHandle,
     /// When each token's `last_used_at` was last written.
@@ -31,14 +37,14 @@ pub struct AppState {
 impl AppState {
     /// State for a service on `db`; installs the metrics recorder on first use.
     pub fn new(db: Database, config: Config) -> Self {
-        Self {
+        Self(Arc::new(SharedState {
             db,
             config: Arc::new(config),
-            draining: Arc::new(AtomicBool::new(false)),
+            draining: AtomicBool::new(false),
             metrics: app_metrics::handle(),
             token_usage: Arc::new(TokenUsage::default()),
             token_cache: TokenCache::default(),
-        }
+        }))
     }
 
     /// Marks the service as shutting down: from now on it is not ready.
@@ -49,5 +55,13 @@ impl AppState {
     /// Whether a shutdown has begun.
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
+    }
+}
+
+impl Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
     }
 }

@@ -2,13 +2,20 @@
 //!
 //! tracing-subscriber's own JSON format nests span fields under `span` and
 //! `spans`; operators want `request_id` and `project_id` at the top level of
-//! every line of a request, so this layer merges the fields of every span in
-//! scope with the event's own, innermost last.
+//! every line of a request, so this layer writes the fields of every span in
+//! scope next to the event's own. When two share a name, the event's wins,
+//! then the innermost span's.
+//!
+//! Every request logs a line, so the layer is written for speed: a span's
+//! fields are rendered to JSON text once, when they are recorded, and each
+//! line is written straight into a buffer kept per thread.
 
+use std::cell::RefCell;
+use std::fmt::Write as _;
 use std::io::{self, Write};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
-use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Subscriber};
@@ -21,22 +28,156 @@ use crate::timestamp;
 /// Where log lines go: stdout in production, a buffer in tests.
 #[derive(Clone)]
 pub enum LogSink {
-    /// Standard output.
-    Stdout,
+    /// Standard output, written by a thread of its own.
+    Stdout(Arc<BackgroundWriter>),
     /// An in-memory buffer, for tests that read the log back.
     Buffer(Arc<Mutex<Vec<u8>>>),
 }
 
 impl LogSink {
     fn write_line(&self, line: &[u8]) {
-        // A failed log write has nowhere better to be reported; it is dropped.
-        let _ = match self {
-            Self::Stdout => io::stdout().lock().write_all(line),
+        match self {
+            Self::Stdout(writer) => writer.write_line(line),
             Self::Buffer(buffer) => buffer
                 .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .write_all(line),
-        };
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend_from_slice(line),
+        }
+    }
+}
+
+/// The most bytes of log lines that may wait for the stdout thread; a
+/// request that would add more waits until they are written, so that a slow
+/// reader of stdout slows the service down instead of losing lines.
+const MAX_PENDING_BYTES: usize = 4 << 20;
+
+/// How long the writer thread pauses after each write, gathering lines.
+const BATCH_INTERVAL: Duration = Duration::from_millis(1);
+
+/// Writes log lines from a thread of its own, many lines per write.
+///
+/// Requests only append their line to a buffer: the system call, and a wait
+/// on a slow pipe, stay off the threads that serve requests. Dropping the
+/// [`LogGuard`] that [`init`] returns writes out whatever is left.
+pub struct BackgroundWriter {
+    output: Mutex<Box<dyn Write + Send>>,
+    queue: Mutex<Queue>,
+    /// Signalled when lines arrive for an idle writer, or at close.
+    lines_waiting: Condvar,
+    /// Signalled when a batch has been written, for those waiting on room.
+    batch_written: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    lines: Vec<u8>,
+    writer_idle: bool,
+    waiting_for_room: usize,
+    closing: bool,
+    closed: bool,
+}
+
+impl BackgroundWriter {
+    /// Starts the writer thread, writing to `output`.
+    fn start(output: Box<dyn Write + Send>) -> io::Result<Arc<Self>> {
+        let writer = Arc::new(Self {
+            output: Mutex::new(output),
+            queue: Mutex::new(Queue::default()),
+            lines_waiting: Condvar::new(),
+            batch_written: Condvar::new(),
+        });
+        let thread_writer = writer.clone();
+        std::thread::Builder::new()
+            .name("log-writer".into())
+            .spawn(move || thread_writer.write_until_closed())?;
+        Ok(writer)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_line(&self, line: &[u8]) {
+        let mut queue = self.lock();
+        while queue.lines.len() >= MAX_PENDING_BYTES && !queue.closed {
+            queue.waiting_for_room += 1;
+            queue = self
+                .batch_written
+                .wait(queue)
+                .unwrap_or_else(PoisonError::into_inner);
+            queue.waiting_for_room -= 1;
+        }
+        if queue.closed {
+            // After close, lines are written at once, in order.
+            self.write_out(line);
+            return;
+        }
+        queue.lines.extend_from_slice(line);
+        if queue.writer_idle {
+            queue.writer_idle = false;
+            self.lines_waiting.notify_one();
+        }
+    }
+
+    fn write_until_closed(&self) {
+        let mut batch = Vec::new();
+        loop {
+            let mut queue = self.lock();
+            while queue.lines.is_empty() && !queue.closing {
+                queue.writer_idle = true;
+                queue = self
+                    .lines_waiting
+                    .wait(queue)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            if queue.lines.is_empty() {
+                queue.closed = true;
+                self.batch_written.notify_all();
+                return;
+            }
+            std::mem::swap(&mut batch, &mut queue.lines);
+            let anyone_waiting = queue.waiting_for_room > 0;
+            drop(queue);
+
+            if anyone_waiting {
+                self.batch_written.notify_all();
+            }
+            self.write_out(&batch);
+            batch.clear();
+            // Lines that arrive meanwhile are written together, in the next
+            // batch, without waking this thread once per line.
+            std::thread::sleep(BATCH_INTERVAL);
+        }
+    }
+
+    /// Writes every line still waiting, then has later lines written at once.
+    fn close(&self) {
+        let mut queue = self.lock();
+        queue.closing = true;
+        self.lines_waiting.notify_one();
+        while !queue.closed {
+            queue = self
+                .batch_written
+                .wait(queue)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn write_out(&self, bytes: &[u8]) {
+        let mut output = self.output.lock().unwrap_or_else(PoisonError::into_inner);
+        // A failed log write has nowhere better to be reported; it is dropped.
+        let _ = output.write_all(bytes).and_then(|()| output.flush());
+    }
+}
+
+/// Keeps the stdout log writer running; dropping it writes out every line
+/// still waiting. Hold it until the process is about to exit.
+#[must_use = "dropping the guard stops the background log writer"]
+pub struct LogGuard(Arc<BackgroundWriter>);
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
@@ -56,9 +197,29 @@ pub fn subscriber(
 }
 
 /// Installs the stdout subscriber for the whole process.
-pub fn init(log_level: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    tracing::subscriber::set_global_default(subscriber(log_level, LogSink::Stdout)?)?;
-    Ok(())
+pub fn init(log_level: &str) -> Result<LogGuard, Box<dyn std::error::Error + Send + Sync>> {
+    let filter = filter(log_level)?;
+    let writer = BackgroundWriter::start(Box::new(io::stdout()))?;
+    let subscriber = tracing_subscriber::registry().with(filter).with(JsonLines {
+        sink: LogSink::Stdout(writer.clone()),
+    });
+    tracing::subscriber::set_global_default(subscriber)?;
+    Ok(LogGuard(writer))
+}
+
+/// Names the layer writes itself; fields of the same name are not repeated.
+const BUILT_IN: [&str; 4] = ["timestamp", "level", "message", "target"];
+
+/// What writing a line needs, kept per thread between events to save the
+/// allocations.
+#[derive(Default)]
+struct Scratch {
+    line: Vec<u8>,
+    written: Vec<&'static str>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::default();
 }
 
 /// The layer that renders each event as one JSON object.
@@ -66,57 +227,135 @@ struct JsonLines {
     sink: LogSink,
 }
 
-/// The recorded fields of one span, kept in its extensions.
-struct SpanFields(Map<String, Value>);
+/// Fields by name, each value already rendered as JSON text.
+#[derive(Default)]
+struct Fields(Vec<(&'static str, String)>);
+
+impl Fields {
+    fn set(&mut self, name: &'static str, json: String) {
+        match self.0.iter_mut().find(|(existing, _)| *existing == name) {
+            Some(slot) => slot.1 = json,
+            None => self.0.push((name, json)),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(existing, _)| *existing == name)
+            .map(|(_, json)| json.as_str())
+    }
+}
 
 impl<S> Layer<S> for JsonLines
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let mut fields = Map::new();
+        let mut fields = Fields::default();
         attrs.record(&mut JsonVisitor(&mut fields));
         if let Some(span) = ctx.span(id) {
-            span.extensions_mut().insert(SpanFields(fields));
+            span.extensions_mut().insert(fields);
         }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id)
-            && let Some(SpanFields(fields)) = span.extensions_mut().get_mut::<SpanFields>()
+            && let Some(fields) = span.extensions_mut().get_mut::<Fields>()
         {
             values.record(&mut JsonVisitor(fields));
         }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let mut line = Map::new();
-        line.insert(
-            "timestamp".into(),
-            timestamp::format_millis(timestamp::now()).into(),
-        );
-        line.insert("level".into(), level_name(event.metadata().level()).into());
-        line.insert("message".into(), Value::Null);
+        let mut own = Fields::default();
+        event.record(&mut JsonVisitor(&mut own));
+        let target = event.metadata().target();
 
-        if let Some(scope) = ctx.event_scope(event) {
-            for span in scope.from_root() {
-                if let Some(SpanFields(fields)) = span.extensions().get::<SpanFields>() {
-                    line.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+        SCRATCH.with_borrow_mut(|Scratch { line, written }| {
+            line.clear();
+            line.extend_from_slice(b"{\"timestamp\":\"");
+            timestamp::write_millis(line, timestamp::now());
+            line.extend_from_slice(b"\",\"level\":\"");
+            line.extend_from_slice(level_name(event.metadata().level()).as_bytes());
+            line.extend_from_slice(b"\",\"message\":");
+            // Some libraries (sqlx's query log, for one) emit events without
+            // a message; every line still gets one, so that it can be
+            // filtered on.
+            match own.get("message") {
+                Some(message) => line.extend_from_slice(message.as_bytes()),
+                None => push_json_str(line, target),
+            }
+            line.extend_from_slice(b",\"target\":");
+            push_json_str(line, target);
+
+            written.clear();
+            written.extend_from_slice(&BUILT_IN);
+            for (name, json) in &own.0 {
+                push_field(line, written, name, json);
+            }
+            if let Some(scope) = ctx.event_scope(event) {
+                for span in scope {
+                    if let Some(fields) = span.extensions().get::<Fields>() {
+                        for (name, json) in &fields.0 {
+                            push_field(line, written, name, json);
+                        }
+                    }
                 }
             }
-        }
-        event.record(&mut JsonVisitor(&mut line));
-        let target = event.metadata().target();
-        // Some libraries (sqlx's query log, for one) emit events without a
-        // message; every line still gets one, so that it can be filtered on.
-        if !line["message"].is_string() {
-            line.insert("message".into(), target.into());
-        }
-        line.insert("target".into(), target.into());
+            line.extend_from_slice(b"}\n");
 
-        let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
-        bytes.push(b'\n');
-        self.sink.write_line(&bytes);
+            self.sink.write_line(line);
+        });
+    }
+}
+
+/// Appends `"name":json` unless a field of that name is already on the line.
+fn push_field(line: &mut Vec<u8>, written: &mut Vec<&'static str>, name: &'static str, json: &str) {
+    if written.contains(&name) {
+        return;
+    }
+    written.push(name);
+    line.push(b',');
+    push_json_str(line, name);
+    line.push(b':');
+    line.extend_from_slice(json.as_bytes());
+}
+
+/// Appends `text` as a JSON string, quoted and escaped.
+fn push_json_str(line: &mut Vec<u8>, text: &str) {
+    // Writing a str into a Vec cannot fail.
+    let _ = serde_json::to_writer(line, text);
+}
+
+/// `text` as a JSON string, quoted and escaped.
+fn json_str(text: &str) -> String {
+    let mut json = Vec::with_capacity(text.len() + 2);
+    push_json_str(&mut json, text);
+    // serde_json writes valid UTF-8.
+    String::from_utf8(json).unwrap_or_default()
+}
+
+/// Escapes what is written to it for the inside of a JSON string, so that
+/// formatted values need no buffer of their own.
+struct JsonEscaped<'a>(&'a mut String);
+
+impl std::fmt::Write for JsonEscaped<'_> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        for c in text.chars() {
+            match c {
+                '"' => self.0.push_str("\\\""),
+                '\\' => self.0.push_str("\\\\"),
+                '\n' => self.0.push_str("\\n"),
+                '\r' => self.0.push_str("\\r"),
+                '\t' => self.0.push_str("\\t"),
+                c if u32::from(c) < 0x20 => {
+                    let _ = write!(self.0, "\\u{:04x}", u32::from(c));
+                }
+                c => self.0.push(c),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -130,42 +369,48 @@ fn level_name(level: &Level) -> &'static str {
     }
 }
 
-/// Records tracing fields as JSON values, keeping numbers and booleans typed.
-struct JsonVisitor<'a>(&'a mut Map<String, Value>);
+/// Records tracing fields as JSON text, keeping numbers and booleans typed.
+struct JsonVisitor<'a>(&'a mut Fields);
 
 impl Visit for JsonVisitor<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.insert(field.name().into(), value.into());
+        // JSON has no NaN or infinity; serde_json writes them as null.
+        let json = serde_json::to_string(&value).unwrap_or_else(|_| "null".to_owned());
+        self.0.set(field.name(), json);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().into(), value.into());
+        self.0.set(field.name(), value.to_string());
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().into(), value.into());
+        self.0.set(field.name(), value.to_string());
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().into(), value.into());
+        self.0.set(field.name(), value.to_string());
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().into(), value.into());
+        self.0.set(field.name(), json_str(value));
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.0.insert(field.name().into(), value.to_string().into());
+        self.0.set(field.name(), json_str(&value.to_string()));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0
-            .insert(field.name().into(), format!("{value:?}").into());
+        let mut json = String::from("\"");
+        let _ = write!(JsonEscaped(&mut json), "{value:?}");
+        json.push('"');
+        self.0.set(field.name(), json);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
 
     #[test]
@@ -199,6 +444,72 @@ mod tests {
         assert_eq!(line["status"], 201);
         assert_eq!(line["duration_ms"], 4.5);
         assert!(line["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+
+    proptest::proptest! {
+        /// Whatever a formatted value contains, its line stays valid JSON
+        /// and reads back as the same text.
+        #[test]
+        fn formatted_values_are_escaped_as_json(text in "\\PC*|[\\x00-\\x7f]*") {
+            let mut json = String::from("\"");
+            write!(JsonEscaped(&mut json), "{text}").unwrap();
+            json.push('"');
+
+            let back: String = serde_json::from_str(&json).unwrap();
+            proptest::prop_assert_eq!(back, text);
+        }
+    }
+
+    /// A `Write` into a shared buffer, to read back what the thread wrote.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_background_writer_keeps_every_line_in_order_through_close() {
+        let output = Shared::default();
+        let writer = BackgroundWriter::start(Box::new(output.clone())).unwrap();
+
+        // Eight threads, 2,000 lines each, more than MAX_PENDING_BYTES in all.
+        let threads: Vec<_> = (0..8)
+            .map(|thread| {
+                let writer = writer.clone();
+                std::thread::spawn(move || {
+                    for line in 0..2_000 {
+                        let text = format!("{thread} {line} {}\n", "x".repeat(300));
+                        writer.write_line(text.as_bytes());
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        drop(LogGuard(writer.clone()));
+        writer.write_line(b"after close\n");
+
+        let text = String::from_utf8(output.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 8 * 2_000 + 1);
+        assert_eq!(lines.last(), Some(&"after close"));
+        for thread in 0..8 {
+            let numbers: Vec<usize> = lines
+                .iter()
+                .filter_map(|line| line.strip_prefix(&format!("{thread} ")))
+                .map(|rest| rest.split(' ').next().unwrap().parse().unwrap())
+                .collect();
+            assert_eq!(numbers, (0..2_000).collect::<Vec<_>>(), "thread {thread}");
+        }
     }
 
     #[test]

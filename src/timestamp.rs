@@ -2,7 +2,6 @@
 
 use serde::Serializer;
 use time::format_description::well_known::Rfc3339;
-use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
 
 /// The current time in UTC, truncated to whole milliseconds so that what is
@@ -23,11 +22,45 @@ pub fn start_of_minute(at: OffsetDateTime) -> OffsetDateTime {
 
 /// Formats an instant as `2026-01-12T10:10:05.000Z`.
 pub fn format_millis(at: OffsetDateTime) -> String {
-    let format =
-        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    at.to_offset(UtcOffset::UTC)
-        .format(&format)
-        .expect("every UTC instant with a four-digit year formats")
+    let mut text = Vec::with_capacity(24);
+    write_millis(&mut text, at);
+    // Only ASCII digits and separators were written.
+    String::from_utf8(text).unwrap_or_default()
+}
+
+/// Appends [`format_millis`]'s text to `out`. Written by hand: it runs for
+/// every log line and every run returned, and `time`'s general formatter
+/// costs several times as much.
+pub fn write_millis(out: &mut Vec<u8>, at: OffsetDateTime) {
+    let at = at.to_offset(UtcOffset::UTC);
+    let (year, month, day) = (at.year(), u8::from(at.month()), at.day());
+    let (hour, minute, second, millis) = (at.hour(), at.minute(), at.second(), at.millisecond());
+
+    // Years outside 0000-9999 cannot be written in this format; they never
+    // reach it (a stored year has four digits, `now` is in this era).
+    let year = year.clamp(0, 9999) as u32;
+    push_digits(out, year, 4);
+    out.push(b'-');
+    push_digits(out, month.into(), 2);
+    out.push(b'-');
+    push_digits(out, day.into(), 2);
+    out.push(b'T');
+    push_digits(out, hour.into(), 2);
+    out.push(b':');
+    push_digits(out, minute.into(), 2);
+    out.push(b':');
+    push_digits(out, second.into(), 2);
+    out.push(b'.');
+    push_digits(out, millis.into(), 3);
+    out.push(b'Z');
+}
+
+/// Appends the last `width` decimal digits of `value`, zero-padded.
+fn push_digits(out: &mut Vec<u8>, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (value / 10_u32.pow(place)) % 10;
+        out.push(b'0' + digit as u8);
+    }
 }
 
 /// Parses an RFC 3339 date-time that carries `Z` or a numeric offset.
@@ -48,9 +81,54 @@ pub fn to_micros(at: OffsetDateTime) -> i64 {
     (at.unix_timestamp_nanos() / 1_000) as i64
 }
 
-/// Parses a time this service wrote with [`format_millis`].
+/// Parses a time this service wrote with [`format_millis`]. That exact
+/// shape is read by hand (every replayed run has one); anything else goes to
+/// the general RFC 3339 parser.
 pub fn parse_stored(text: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(text, &Rfc3339).ok()
+    parse_millis(text).or_else(|| OffsetDateTime::parse(text, &Rfc3339).ok())
+}
+
+/// Reads `2026-01-12T10:10:05.000Z` and nothing else.
+fn parse_millis(text: &str) -> Option<OffsetDateTime> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 24 {
+        return None;
+    }
+    for (index, separator) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (23, b'Z'),
+    ] {
+        if bytes[index] != separator {
+            return None;
+        }
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<u32> {
+        bytes[range].iter().try_fold(0_u32, |value, &byte| {
+            byte.is_ascii_digit()
+                .then(|| value * 10 + u32::from(byte - b'0'))
+        })
+    };
+
+    let month = time::Month::try_from(u8::try_from(number(5..7)?).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(
+        i32::try_from(number(0..4)?).ok()?,
+        month,
+        u8::try_from(number(8..10)?).ok()?,
+    )
+    .ok()?;
+    let time = time::Time::from_hms_milli(
+        u8::try_from(number(11..13)?).ok()?,
+        u8::try_from(number(14..16)?).ok()?,
+        u8::try_from(number(17..19)?).ok()?,
+        u16::try_from(number(20..23)?).ok()?,
+    )
+    .ok()?;
+    Some(date.with_time(time).assume_utc())
 }
 
 /// Serde helper: serializes an instant with [`format_millis`].
@@ -78,6 +156,41 @@ mod tests {
         let at = parse_rfc3339("2026-01-12T12:10:05.123456+02:00").unwrap();
 
         assert_eq!(format_millis(at), "2026-01-12T10:10:05.123Z");
+    }
+
+    proptest::proptest! {
+        /// The hand-written formatter agrees with `time`'s own, for every
+        /// instant with a four-digit year, in any offset.
+        #[test]
+        fn format_millis_agrees_with_the_general_formatter(
+            unix_millis in -62_167_219_200_000_i64..253_402_300_800_000,
+            offset_minutes in -1439_i32..=1439,
+        ) {
+            let offset = UtcOffset::from_whole_seconds(offset_minutes * 60).unwrap();
+            let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_millis) * 1_000_000)
+                .unwrap()
+                .to_offset(offset);
+            let format = time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+            );
+            let expected = at.to_offset(UtcOffset::UTC).format(&format).unwrap();
+
+            proptest::prop_assert_eq!(format_millis(at), expected);
+        }
+
+        /// What the service writes, it reads back as the same instant, by
+        /// the hand-written path.
+        #[test]
+        fn stored_times_read_back_exactly(
+            unix_millis in -62_167_219_200_000_i64..253_402_300_800_000,
+        ) {
+            let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_millis) * 1_000_000)
+                .unwrap();
+            let text = format_millis(at);
+
+            proptest::prop_assert_eq!(parse_millis(&text), Some(at));
+            proptest::prop_assert_eq!(parse_stored(&text), Some(at));
+        }
     }
 
     #[test]
