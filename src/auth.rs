@@ -53,7 +53,9 @@ impl FromRequestParts<AppState> for ProjectScope {
             }
         };
 
-        tracing::Span::current().record("project_id", tracing::field::display(found.project_id));
+        let mut text = Uuid::encode_buffer();
+        let project_id = found.project_id.hyphenated().encode_lower(&mut text);
+        tracing::Span::current().record("project_id", &*project_id);
         state.token_usage.touch(&state.db, found.token_id).await;
         Ok(Self {
             project_id: found.project_id,

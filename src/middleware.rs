@@ -27,11 +27,12 @@ pub async fn track_request(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned());
+    // Plain strings, not `%` Display values: they skip the formatter.
     let span = tracing::info_span!(
         "request",
-        request_id = %id,
-        method = %method,
-        path = %request.uri().path(),
+        request_id = id.as_str(),
+        method = method.as_str(),
+        path = request.uri().path(),
         route = route.as_deref().unwrap_or("unmatched"),
         project_id = Empty,
     );

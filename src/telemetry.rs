@@ -342,19 +342,28 @@ struct JsonEscaped<'a>(&'a mut String);
 
 impl std::fmt::Write for JsonEscaped<'_> {
     fn write_str(&mut self, text: &str) -> std::fmt::Result {
-        for c in text.chars() {
-            match c {
-                '"' => self.0.push_str("\\\""),
-                '\\' => self.0.push_str("\\\\"),
-                '\n' => self.0.push_str("\\n"),
-                '\r' => self.0.push_str("\\r"),
-                '\t' => self.0.push_str("\\t"),
-                c if u32::from(c) < 0x20 => {
-                    let _ = write!(self.0, "\\u{:04x}", u32::from(c));
-                }
-                c => self.0.push(c),
+        // Runs of bytes that need no escape are copied whole. Every byte that
+        // does is ASCII, so the cuts fall on character boundaries.
+        let mut start = 0;
+        for (index, byte) in text.bytes().enumerate() {
+            let escape = match byte {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0..0x20 => "",
+                _ => continue,
+            };
+            self.0.push_str(&text[start..index]);
+            if escape.is_empty() {
+                let _ = write!(self.0, "\\u{byte:04x}");
+            } else {
+                self.0.push_str(escape);
             }
+            start = index + 1;
         }
+        self.0.push_str(&text[start..]);
         Ok(())
     }
 }
