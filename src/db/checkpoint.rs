@@ -75,3 +75,68 @@ async fn checkpoint_until_stopped(mut connection: SqliteConnection, stopping: Ar
     }
     let _ = connection.close().await;
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::{ConnectOptions, Row};
+
+    use crate::config::Config;
+    use crate::db::Database;
+    use crate::services::orgs;
+
+    /// Organizations in the main database file alone (`None` before the
+    /// schema itself is there): an `immutable` connection does not read the
+    /// WAL, so it sees checkpointed rows only.
+    async fn checkpointed_orgs(path: &std::path::Path) -> Option<i64> {
+        let mut file_only = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .immutable(true)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("SELECT COUNT(*) FROM organizations")
+            .fetch_one(&mut file_only)
+            .await
+            .ok()
+            .map(|row| row.get(0))
+    }
+
+    /// Polls the file for up to five seconds until it holds `wanted` organizations.
+    async fn wait_for_orgs(path: &std::path::Path, wanted: impl Fn(i64) -> bool) -> Option<i64> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let found = checkpointed_orgs(path).await;
+            if found.is_some_and(&wanted) || std::time::Instant::now() > deadline {
+                return found;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn committed_writes_reach_the_database_file_without_a_commit_crossing_the_threshold() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.db");
+        let config =
+            Config::try_parse_from(["test-analytics", "--database-path", path.to_str().unwrap()])
+                .unwrap();
+        let db = Database::connect(&config).await.unwrap();
+        // The migrations were committed to the WAL; the task copies them too.
+        let before = wait_for_orgs(&path, |_| true)
+            .await
+            .expect("the schema reaches the database file");
+
+        // Ten commits, a few dozen WAL pages: far below the writer's own
+        // threshold, so only the checkpoint task can copy them.
+        for n in 0..10 {
+            orgs::insert_org(&db, format!("org {n}")).await.unwrap();
+        }
+        let after = wait_for_orgs(&path, |count| count == before + 10).await;
+
+        assert_eq!(after, Some(before + 10));
+        db.close().await;
+    }
+}

@@ -821,6 +821,53 @@ mod tests {
         assert!(ingested(&run_answer.try_recv().unwrap()).created);
     }
 
+    #[tokio::test]
+    async fn runs_batched_with_a_statement_get_their_answers_inside_its_transaction() {
+        let mut f = fixture().await;
+        let stored_earlier = run(f.project_a, Uuid::new_v4());
+        write_runs(&mut f.connection, std::slice::from_ref(&stored_earlier)).await;
+        let repeated = Uuid::new_v4();
+        let runs = [
+            run(f.project_a, Uuid::new_v4()),
+            run(f.project_a, stored_earlier.run_id),
+            run(f.project_b, repeated),
+            run(f.project_b, repeated),
+        ];
+
+        let (reply, mut statement_answer) = oneshot::channel();
+        let mut batch = vec![Pending::Statement(StatementWrite {
+            query: sqlx::query(
+                "INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)",
+            )
+            .bind(Uuid::now_v7().hyphenated())
+            .bind("batched".to_owned())
+            .bind("2026-01-12T10:10:00.000Z"),
+            reply,
+        })];
+        let mut answers = Vec::new();
+        for run in &runs {
+            let (reply, answer) = oneshot::channel();
+            batch.push(Pending::Run(RunWrite {
+                run: run.clone(),
+                timestamp_us: 0,
+                reply,
+            }));
+            answers.push(answer);
+        }
+        write_batch(&mut f.connection, &mut batch).await;
+
+        let outcomes: Vec<AppResult<Ingested>> = answers
+            .into_iter()
+            .map(|mut answer| answer.try_recv().unwrap())
+            .collect();
+        let created: Vec<bool> = outcomes.iter().map(|o| ingested(o).created).collect();
+        assert_eq!(created, [true, false, true, false]);
+        assert_eq!(ingested(&outcomes[1]).run, stored_earlier);
+        assert_eq!(ingested(&outcomes[3]).run, runs[2]);
+        assert!(statement_answer.try_recv().unwrap().unwrap().is_ok());
+        assert_eq!(count_runs(&f.db).await, 3);
+    }
+
     impl Fixture {
         fn db_path(&self) -> std::path::PathBuf {
             self.dir.path().join("test.db")
