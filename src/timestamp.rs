@@ -39,20 +39,19 @@ pub fn write_millis(out: &mut Vec<u8>, at: OffsetDateTime) {
     // Years outside 0000-9999 cannot be written in this format; they never
     // reach it (a stored year has four digits, `now` is in this era).
     let year = year.clamp(0, 9999) as u32;
-    push_digits(out, year, 4);
-    out.push(b'-');
-    push_digits(out, month.into(), 2);
-    out.push(b'-');
-    push_digits(out, day.into(), 2);
-    out.push(b'T');
-    push_digits(out, hour.into(), 2);
-    out.push(b':');
-    push_digits(out, minute.into(), 2);
-    out.push(b':');
-    push_digits(out, second.into(), 2);
-    out.push(b'.');
-    push_digits(out, millis.into(), 3);
-    out.push(b'Z');
+    let parts = [
+        (year, 4, b'-'),
+        (month.into(), 2, b'-'),
+        (day.into(), 2, b'T'),
+        (hour.into(), 2, b':'),
+        (minute.into(), 2, b':'),
+        (second.into(), 2, b'.'),
+        (millis.into(), 3, b'Z'),
+    ];
+    for (value, width, separator) in parts {
+        push_digits(out, value, width);
+        out.push(separator);
+    }
 }
 
 /// Appends the last `width` decimal digits of `value`, zero-padded.

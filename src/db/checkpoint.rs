@@ -8,13 +8,14 @@
 //! writer or a reader. The writer keeps a high threshold of its own as a
 //! backstop, for a WAL the task cannot keep small.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Connection};
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
+
+use crate::db::background::BackgroundTask;
 
 /// How often the WAL is checkpointed.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
@@ -25,33 +26,21 @@ pub const WRITER_CHECKPOINT_PAGES: u32 = 4096;
 
 /// The running checkpoint task; [`Checkpointer::stop`] ends it.
 #[derive(Clone, Debug)]
-pub struct Checkpointer {
-    stopping: Arc<Notify>,
-    task: Arc<Mutex<Option<JoinHandle<()>>>>,
-}
+pub struct Checkpointer(BackgroundTask);
 
 impl Checkpointer {
     /// Opens the task's connection and starts checkpointing.
     pub async fn start(options: SqliteConnectOptions) -> Result<Self, sqlx::Error> {
         let connection = options.connect().await?;
-        let stopping = Arc::new(Notify::new());
-        let task = tokio::spawn(checkpoint_until_stopped(connection, stopping.clone()));
-        Ok(Self {
-            stopping,
-            task: Arc::new(Mutex::new(Some(task))),
-        })
+        Ok(Self(BackgroundTask::spawn(|stopping| {
+            checkpoint_until_stopped(connection, stopping)
+        })))
     }
 
     /// Ends the task and closes its connection.
     pub async fn stop(&self) {
-        self.stopping.notify_one();
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(task) = task {
-            let _ = task.await;
+        if let Err(error) = self.0.stop().await {
+            tracing::error!(error = %error, "the checkpoint task failed");
         }
     }
 }

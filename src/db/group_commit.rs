@@ -15,18 +15,18 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteQueryResult};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row, Sqlite, SqliteTransaction};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Notify, mpsc, oneshot};
-use tokio::task::JoinHandle;
 use uuid::Uuid;
 use uuid::fmt::Hyphenated;
 
 use crate::app_metrics;
+use crate::db::background::BackgroundTask;
 use crate::error::{AppError, AppResult, AuthFailure};
 use crate::models::TestRun;
 use crate::services::ingest::Ingested;
@@ -91,8 +91,7 @@ enum Pending {
 #[derive(Clone)]
 pub struct GroupCommit {
     queue: mpsc::Sender<Pending>,
-    closing: Arc<Notify>,
-    task: Arc<Mutex<Option<JoinHandle<()>>>>,
+    task: BackgroundTask,
 }
 
 impl fmt::Debug for GroupCommit {
@@ -111,18 +110,10 @@ impl GroupCommit {
     pub async fn connect(options: SqliteConnectOptions) -> Result<Self, sqlx::Error> {
         let connection = options.connect().await?;
         let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        let closing = Arc::new(Notify::new());
-        let task = tokio::spawn(write_until_closed(
-            options,
-            connection,
-            receiver,
-            closing.clone(),
-        ));
-        Ok(Self {
-            queue,
-            closing,
-            task: Arc::new(Mutex::new(Some(task))),
-        })
+        let task = BackgroundTask::spawn(|closing| {
+            write_until_closed(options, connection, receiver, closing)
+        });
+        Ok(Self { queue, task })
     }
 
     /// Stores `run` (whose `id` and `created_at` are already chosen), or
@@ -165,15 +156,7 @@ impl GroupCommit {
     /// Stops taking new writes, writes everything already queued, and closes
     /// the write connection. Later writes get `503`.
     pub async fn close(&self) {
-        self.closing.notify_one();
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(task) = task
-            && let Err(error) = task.await
-        {
+        if let Err(error) = self.task.stop().await {
             tracing::error!(error = %error, "the group-commit writer task failed");
         }
     }

@@ -2,6 +2,7 @@
 //! `DATABASE_URL` names one. Services match on [`Database`] and keep the SQL of
 //! both dialects side by side, so the two never drift apart unnoticed.
 
+pub mod background;
 pub mod checkpoint;
 pub mod group_commit;
 
