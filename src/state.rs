@@ -29,7 +29,7 @@ pub struct SharedState {
     /// Renders the process's metrics for `/metrics`.
     pub metrics: PrometheusHandle,
     /// When each token's `last_used_at` was last written.
-    pub token_usage: Arc<TokenUsage>,
+    pub token_usage: TokenUsage,
     /// Tokens recently found active; revoking a token must forget it here.
     pub token_cache: TokenCache,
 }
@@ -42,7 +42,7 @@ impl AppState {
             config: Arc::new(config),
             draining: AtomicBool::new(false),
             metrics: app_metrics::handle(),
-            token_usage: Arc::new(TokenUsage::default()),
+            token_usage: TokenUsage::default(),
             token_cache: TokenCache::default(),
         }))
     }
