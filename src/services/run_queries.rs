@@ -207,42 +207,33 @@ pub const POSTGRES_AGGREGATES: &str = r#"
       AND timestamp_us < $3
 "#;
 
-/// The duration at a 0-based rank in ascending order within the window, on
-/// PostgreSQL, whose planner weighs sorting the window against walking the
+/// The duration at a 0-based rank in ascending order within the window,
+/// reading `test_runs` through `$from` (a table name with an index hint or
+/// none); the three statements below differ in that alone.
+macro_rules! duration_at_rank {
+    ($from:literal) => {
+        concat!(
+            "SELECT duration_ms FROM ",
+            $from,
+            " WHERE project_id = $1 AND timestamp_us >= $2 AND timestamp_us < $3",
+            " ORDER BY duration_ms LIMIT 1 OFFSET $4"
+        )
+    };
+}
+
+/// On PostgreSQL, whose planner weighs sorting the window against walking the
 /// project's durations in order from its statistics.
-pub const POSTGRES_DURATION_AT_RANK: &str = r#"
-    SELECT duration_ms
-    FROM test_runs
-    WHERE project_id = $1
-      AND timestamp_us >= $2
-      AND timestamp_us < $3
-    ORDER BY duration_ms
-    LIMIT 1 OFFSET $4
-"#;
+pub const POSTGRES_DURATION_AT_RANK: &str = duration_at_rank!("test_runs");
 
-/// The duration at a 0-based rank within a small window on SQLite: the
-/// window's entries are read by time and sorted.
-pub const SQLITE_DURATION_AT_RANK_BY_SORTING: &str = r#"
-    SELECT duration_ms
-    FROM test_runs INDEXED BY test_runs_project_timestamp_duration
-    WHERE project_id = $1
-      AND timestamp_us >= $2
-      AND timestamp_us < $3
-    ORDER BY duration_ms
-    LIMIT 1 OFFSET $4
-"#;
+/// Within a small window on SQLite: the window's entries are read by time and
+/// sorted.
+pub const SQLITE_DURATION_AT_RANK_BY_SORTING: &str =
+    duration_at_rank!("test_runs INDEXED BY test_runs_project_timestamp_duration");
 
-/// The duration at a 0-based rank within a large window on SQLite: the
-/// project's durations are walked in order, skipping runs outside the window.
-pub const SQLITE_DURATION_AT_RANK_BY_WALKING: &str = r#"
-    SELECT duration_ms
-    FROM test_runs INDEXED BY test_runs_project_duration
-    WHERE project_id = $1
-      AND timestamp_us >= $2
-      AND timestamp_us < $3
-    ORDER BY duration_ms
-    LIMIT 1 OFFSET $4
-"#;
+/// Within a large window on SQLite: the project's durations are walked in
+/// order, skipping runs outside the window.
+pub const SQLITE_DURATION_AT_RANK_BY_WALKING: &str =
+    duration_at_rank!("test_runs INDEXED BY test_runs_project_duration");
 
 /// Above this many runs in a window, SQLite finds its percentiles by walking
 /// the project's durations in order (cost grows with the project, about 65 ms
@@ -351,6 +342,70 @@ pub async fn run_stats(db: &Database, project_id: Uuid, window: Window) -> AppRe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Both SQLite ways to a percentile (only windows above
+    /// [`SQLITE_SORT_AT_MOST`] walk, so the API tests never reach that one)
+    /// prepare with their index hints and find the same duration at every rank.
+    #[tokio::test]
+    async fn sorting_and_walking_find_the_same_duration_at_every_rank() {
+        use clap::Parser;
+
+        use crate::models::{NewRun, RunStatus};
+        use crate::services::{ingest, orgs, projects};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.db");
+        let config = crate::config::Config::try_parse_from([
+            "test-analytics",
+            "--database-path",
+            path.to_str().unwrap(),
+        ])
+        .unwrap();
+        let db = Database::connect(&config).await.unwrap();
+        let org = orgs::insert_org(&db, "org".to_owned()).await.unwrap();
+        let project = projects::insert_project(&db, org.id, "p".to_owned())
+            .await
+            .unwrap();
+        let at = crate::timestamp::parse_rfc3339("2026-01-12T10:10:00Z").unwrap();
+        for duration_ms in [40, 10, 30, 20, 50, 10] {
+            let run = NewRun {
+                run_id: Uuid::new_v4(),
+                status: RunStatus::Passed,
+                duration_ms,
+                timestamp: "2026-01-12T10:10:00Z".to_owned(),
+                timestamp_at: at,
+            };
+            ingest::store_run(&db, project.id, run).await.unwrap();
+        }
+        let Database::Sqlite(sqlite) = &db else {
+            unreachable!("the test opened SQLite")
+        };
+
+        let micros = crate::timestamp::to_micros(at);
+        let mut found = Vec::new();
+        for rank in 0..6_i64 {
+            let mut by_each = Vec::new();
+            for sql in [
+                SQLITE_DURATION_AT_RANK_BY_SORTING,
+                SQLITE_DURATION_AT_RANK_BY_WALKING,
+            ] {
+                let duration: i64 = sqlx::query_scalar(sql)
+                    .bind(project.id.hyphenated())
+                    .bind(micros)
+                    .bind(micros + 1)
+                    .bind(rank)
+                    .fetch_one(&sqlite.reader)
+                    .await
+                    .unwrap();
+                by_each.push(duration);
+            }
+            assert_eq!(by_each[0], by_each[1], "rank {rank}");
+            found.push(by_each[0]);
+        }
+
+        assert_eq!(found, [10, 10, 20, 30, 40, 50]);
+        db.close().await;
+    }
 
     #[test]
     fn nearest_rank_is_the_smallest_rank_covering_the_share() {
