@@ -1,36 +1,40 @@
 //! Group commit on SQLite.
 //!
-//! One task owns a dedicated write connection. Writes wait in a bounded
-//! queue; the task takes whatever is waiting (up to [`MAX_BATCH`]), writes it in
-//! one `BEGIN IMMEDIATE` transaction, commits, and only then answers each
-//! request. A lone request is written at once: the task never waits for
-//! company. With `synchronous=FULL` every acknowledged write is on disk, and
-//! the cost of the sync is shared by the whole batch.
+//! One thread owns a dedicated write connection. Writes wait in a bounded
+//! queue; the thread takes whatever is waiting (up to [`MAX_BATCH`]), writes
+//! it in one transaction, commits, and only then answers each request. A
+//! lone request is written at once: the thread never waits for company. With
+//! `synchronous=FULL` every acknowledged write is on disk, and the cost of
+//! the sync is shared by the whole batch.
 //!
 //! Two kinds of write share the queue: ingested runs, stored with one
 //! multi-row insert and at most one lookup per batch, and single statements
-//! (the admin inserts), run one after another in the same transaction. A
+//! (the admin writes), run one after another in the same transaction. A
 //! batch of runs alone skips `BEGIN` and `COMMIT`: its one insert is a
 //! transaction by itself, and the lookup of the runs it skipped follows.
+//!
+//! The connection is driven synchronously through rusqlite, on the thread
+//! that owns it: sqlx would run it on a worker thread of its own and hand
+//! every statement and every row across a channel, which measured as more
+//! work than SQLite's own.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::time::Duration;
 
-use sqlx::query::Query;
-use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteQueryResult};
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row, Sqlite, SqliteTransaction};
+use rusqlite::types::{Type, Value, ValueRef};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
-use uuid::fmt::Hyphenated;
 
 use crate::app_metrics;
-use crate::db::background::BackgroundTask;
+use crate::db::Violation;
+use crate::db::checkpoint::WRITER_CHECKPOINT_PAGES;
 use crate::error::{AppError, AppResult, AuthFailure};
-use crate::models::TestRun;
+use crate::models::{RunStatus, TestRun};
 use crate::services::ingest::Ingested;
-use crate::services::runs::sqlite_run;
 use crate::timestamp;
 
 /// The most requests written in one transaction.
@@ -39,12 +43,10 @@ pub const MAX_BATCH: usize = 256;
 /// The most requests that may wait for the writer; beyond it, `503`.
 pub const QUEUE_CAPACITY: usize = 4096;
 
-/// A statement with its arguments bound, ready to hand to the writer.
-pub type SqliteQuery = Query<'static, Sqlite, SqliteArguments>;
-
-/// What a statement run by the writer did: its own result, which the caller
-/// interprets (a UNIQUE violation is a `409` to one caller, a bug to another).
-pub type StatementOutcome = Result<SqliteQueryResult, sqlx::Error>;
+/// What a statement run by the writer did: the rows it changed, or the
+/// constraint it broke, which the caller gives its meaning (a UNIQUE
+/// violation is a `409` to one caller, a bug to another).
+pub type StatementOutcome = Result<u64, Violation>;
 
 const INSERT_COLUMNS: &str = r#"
     INSERT INTO test_runs
@@ -69,6 +71,46 @@ const SELECT_STORED_JOIN: &str = r#"
      AND t.run_id = wanted.column2
 "#;
 
+/// How the writer opens its connection.
+#[derive(Clone, Debug)]
+pub struct WriterSettings {
+    /// The database file.
+    pub path: PathBuf,
+    /// `FULL` (every commit synced) or `NORMAL`.
+    pub synchronous: &'static str,
+    /// How long a write waits for a lock another connection holds.
+    pub busy_timeout: Duration,
+}
+
+/// One SQL statement with its values, for the writer to run in its next
+/// batch. Parameters are `$1`, `$2`, ... (as in the PostgreSQL dialect) or `?`.
+#[derive(Clone, Debug)]
+pub struct Statement {
+    sql: &'static str,
+    values: Vec<Value>,
+}
+
+impl Statement {
+    pub fn new(sql: &'static str) -> Self {
+        Self {
+            sql,
+            values: Vec::new(),
+        }
+    }
+
+    /// Binds the next parameter.
+    pub fn bind(mut self, value: impl Into<Value>) -> Self {
+        self.values.push(value.into());
+        self
+    }
+
+    /// Binds the next parameter to a UUID in its hyphenated text form, as
+    /// the schema stores it.
+    pub fn bind_uuid(self, id: Uuid) -> Self {
+        self.bind(id.hyphenated().to_string())
+    }
+}
+
 /// A run to store, with the reply its request is waiting on.
 struct RunWrite {
     run: TestRun,
@@ -78,20 +120,22 @@ struct RunWrite {
 
 /// A statement to run, with the reply its request is waiting on.
 struct StatementWrite {
-    query: SqliteQuery,
+    statement: Statement,
     reply: oneshot::Sender<AppResult<StatementOutcome>>,
 }
 
 enum Pending {
     Run(RunWrite),
     Statement(StatementWrite),
+    /// Ends intake; everything queued before it is still written.
+    Close,
 }
 
 /// The handle requests submit writes through; cheap to clone.
 #[derive(Clone)]
 pub struct GroupCommit {
     queue: mpsc::Sender<Pending>,
-    task: BackgroundTask,
+    finished: watch::Receiver<bool>,
 }
 
 impl fmt::Debug for GroupCommit {
@@ -103,17 +147,21 @@ impl fmt::Debug for GroupCommit {
 }
 
 impl GroupCommit {
-    /// Opens the write connection and starts the writer task, which owns it
-    /// from now on. After a failed batch the task opens a fresh connection,
-    /// so that a fault that has cleared (a full disk, a read-only file)
-    /// leaves nothing behind.
-    pub async fn connect(options: SqliteConnectOptions) -> Result<Self, sqlx::Error> {
-        let connection = options.connect().await?;
+    /// Opens the write connection and starts the writer thread, which owns
+    /// it from now on. After a failed batch the thread opens a fresh
+    /// connection, so that a fault that has cleared (a full disk, a
+    /// read-only file) leaves nothing behind.
+    pub fn start(settings: WriterSettings) -> std::io::Result<Self> {
+        let connection = open(&settings).map_err(std::io::Error::other)?;
         let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        let task = BackgroundTask::spawn(|closing| {
-            write_until_closed(options, connection, receiver, closing)
-        });
-        Ok(Self { queue, task })
+        let (finish, finished) = watch::channel(false);
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || {
+                write_until_closed(&settings, connection, receiver);
+                finish.send_replace(true);
+            })?;
+        Ok(Self { queue, finished })
     }
 
     /// Stores `run` (whose `id` and `created_at` are already chosen), or
@@ -133,13 +181,14 @@ impl GroupCommit {
     }
 
     /// Runs one statement in the next batch and returns its own outcome once
-    /// the batch has committed (a failed statement changes nothing).
+    /// the batch has committed (a statement that broke a constraint changes
+    /// nothing).
     ///
-    /// The outer error is `503`: the queue is full, the writer has stopped,
-    /// or the batch could not be written.
-    pub async fn execute(&self, query: SqliteQuery) -> AppResult<StatementOutcome> {
+    /// `503` when the queue is full, the writer has stopped, or the batch
+    /// could not be written.
+    pub async fn execute(&self, statement: Statement) -> AppResult<StatementOutcome> {
         let (reply, answer) = oneshot::channel();
-        self.submit(Pending::Statement(StatementWrite { query, reply }))?;
+        self.submit(Pending::Statement(StatementWrite { statement, reply }))?;
         answer.await.unwrap_or_else(|_| Err(stopped()))
     }
 
@@ -156,8 +205,13 @@ impl GroupCommit {
     /// Stops taking new writes, writes everything already queued, and closes
     /// the write connection. Later writes get `503`.
     pub async fn close(&self) {
-        if let Err(error) = self.task.stop().await {
-            tracing::error!(error = %error, "the group-commit writer task failed");
+        // Waits for room rather than failing: a full queue drains by itself.
+        // An error means the thread has already stopped taking writes.
+        let _ = self.queue.send(Pending::Close).await;
+        let mut finished = self.finished.clone();
+        // An error means the thread ended without saying so: it panicked.
+        if finished.wait_for(|done| *done).await.is_err() {
+            tracing::error!("the group-commit writer thread failed");
         }
     }
 }
@@ -166,36 +220,43 @@ fn stopped() -> AppError {
     AppError::Unavailable("the writer stopped before answering".into())
 }
 
-async fn write_until_closed(
-    options: SqliteConnectOptions,
-    connection: SqliteConnection,
+/// Opens a write connection with the service's settings.
+fn open(settings: &WriterSettings) -> rusqlite::Result<Connection> {
+    let connection = Connection::open_with_flags(
+        &settings.path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    connection.busy_timeout(settings.busy_timeout)?;
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", settings.synchronous)?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    connection.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
+    // One insert and one lookup per batch size may be prepared: keep them all.
+    connection.set_prepared_statement_cache_capacity(MAX_BATCH * 2 + 16);
+    Ok(connection)
+}
+
+fn write_until_closed(
+    settings: &WriterSettings,
+    connection: Connection,
     mut receiver: mpsc::Receiver<Pending>,
-    closing: Arc<Notify>,
 ) {
     let mut connection = Some(connection);
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut open = true;
-    loop {
-        let received = if open {
-            tokio::select! {
-                received = receiver.recv_many(&mut batch, MAX_BATCH) => received,
-                () = closing.notified() => {
-                    // Refuses new writes; those already queued are still received.
-                    receiver.close();
-                    open = false;
-                    continue;
-                }
-            }
-        } else {
-            receiver.recv_many(&mut batch, MAX_BATCH).await
-        };
-        if received == 0 {
-            break;
+    // After a close, what is still queued is received; then `0` ends the loop.
+    while receiver.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
+        if batch
+            .iter()
+            .any(|pending| matches!(pending, Pending::Close))
+        {
+            receiver.close();
         }
 
         let mut writer = match connection.take() {
             Some(open) => open,
-            None => match options.connect().await {
+            None => match open(settings) {
                 Ok(open) => open,
                 Err(error) => {
                     fail_batch(&mut batch, &error);
@@ -203,23 +264,22 @@ async fn write_until_closed(
                 }
             },
         };
-        if write_batch(&mut writer, &mut batch).await {
+        if write_batch(&mut writer, &mut batch) {
             connection = Some(writer);
-        } else {
-            // The failed transaction may have left the connection in any state.
-            let _ = writer.close_hard().await;
         }
+        // Otherwise the failed transaction may have left the connection in
+        // any state: dropping it closes it.
     }
 
     if let Some(open) = connection
-        && let Err(error) = open.close().await
+        && let Err((_, error)) = open.close()
     {
         tracing::warn!(error = %error, "closing the group-commit connection failed");
     }
 }
 
 /// Answers every request of a batch that found no connection `503`.
-fn fail_batch(batch: &mut Vec<Pending>, error: &sqlx::Error) {
+fn fail_batch(batch: &mut Vec<Pending>, error: &rusqlite::Error) {
     tracing::error!(error = %error, writes = batch.len(), "opening the write connection failed");
     let cause = error.to_string();
     for pending in batch.drain(..) {
@@ -230,6 +290,7 @@ fn fail_batch(batch: &mut Vec<Pending>, error: &sqlx::Error) {
             Pending::Statement(statement) => {
                 let _ = statement.reply.send(Err(unavailable(&cause)));
             }
+            Pending::Close => {}
         }
     }
 }
@@ -242,22 +303,23 @@ fn unavailable(cause: &str) -> AppError {
 /// own outcome. When the transaction as a whole fails, every request gets
 /// `503`, nothing of the batch is stored, and this returns `false`. Leaves
 /// `batch` empty.
-async fn write_batch(connection: &mut SqliteConnection, batch: &mut Vec<Pending>) -> bool {
+fn write_batch(connection: &mut Connection, batch: &mut Vec<Pending>) -> bool {
     let mut runs = Vec::new();
-    let mut queries = Vec::new();
+    let mut statements = Vec::new();
     let mut statement_replies = Vec::new();
     for pending in batch.drain(..) {
         match pending {
             Pending::Run(run) => runs.push(run),
-            Pending::Statement(statement) => {
-                queries.push(statement.query);
-                statement_replies.push(statement.reply);
+            Pending::Statement(write) => {
+                statements.push(write.statement);
+                statement_replies.push(write.reply);
             }
+            Pending::Close => {}
         }
     }
 
     // A request that gave up has nothing to answer; its write stands.
-    match try_write_batch(connection, &runs, queries).await {
+    match try_write_batch(connection, &runs, &statements) {
         Ok((run_outcomes, statement_outcomes)) => {
             if !runs.is_empty() {
                 app_metrics::record_write_batch(runs.len());
@@ -266,7 +328,7 @@ async fn write_batch(connection: &mut SqliteConnection, batch: &mut Vec<Pending>
                 let _ = run.reply.send(outcome);
             }
             for (reply, outcome) in statement_replies.into_iter().zip(statement_outcomes) {
-                let _ = reply.send(Ok(outcome));
+                let _ = reply.send(outcome);
             }
             true
         }
@@ -285,22 +347,22 @@ async fn write_batch(connection: &mut SqliteConnection, batch: &mut Vec<Pending>
     }
 }
 
-type BatchOutcomes = (Vec<AppResult<Ingested>>, Vec<StatementOutcome>);
+type BatchOutcomes = (Vec<AppResult<Ingested>>, Vec<AppResult<StatementOutcome>>);
 
-async fn try_write_batch(
-    connection: &mut SqliteConnection,
+fn try_write_batch(
+    connection: &mut Connection,
     runs: &[RunWrite],
-    queries: Vec<SqliteQuery>,
-) -> Result<BatchOutcomes, sqlx::Error> {
+    statements: &[Statement],
+) -> rusqlite::Result<BatchOutcomes> {
     // Runs alone need no explicit transaction: their one insert statement is
-    // atomic and durable by itself, and saves the writer two round trips. The
+    // atomic and durable by itself, and saves the writer two statements. The
     // conflicts are then read after its commit: a stored run never changes.
-    if queries.is_empty() {
+    if statements.is_empty() {
         let mut outcomes = no_outcomes(runs);
-        match insert_runs(connection, runs).await {
+        match insert_runs(connection, runs) {
             Ok(inserted) => {
                 mark_created(runs, &inserted, &mut outcomes, 0);
-                resolve_conflicts(connection, runs, &mut outcomes).await?;
+                resolve_conflicts(connection, runs, &mut outcomes)?;
                 return Ok((finish(outcomes), Vec::new()));
             }
             // Nothing was written; the transaction below confines the
@@ -310,36 +372,50 @@ async fn try_write_batch(
         }
     }
 
-    let mut tx = connection.begin_with("BEGIN IMMEDIATE").await?;
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
 
     let run_outcomes = if runs.is_empty() {
         Vec::new()
     } else {
-        store_runs(&mut tx, runs).await?
+        store_runs(&tx, runs)?
     };
 
-    let mut statement_outcomes = Vec::with_capacity(queries.len());
-    for query in queries {
-        match query.execute(&mut *tx).await {
+    let mut statement_outcomes = Vec::with_capacity(statements.len());
+    for statement in statements {
+        match run_statement(&tx, statement) {
+            Ok(changed) => statement_outcomes.push(Ok(Ok(changed))),
             // As for runs, a constraint error undoes its own statement only.
-            Err(error) if !is_constraint_violation(&error) => return Err(error),
-            outcome => statement_outcomes.push(outcome),
+            Err(error) if is_constraint_violation(&error) => {
+                statement_outcomes.push(violation(error).map(Err));
+            }
+            Err(error) => return Err(error),
         }
     }
 
-    tx.commit().await?;
+    tx.commit()?;
     Ok((run_outcomes, statement_outcomes))
+}
+
+/// Runs one statement, binding `$N` parameters by name and `?` by position.
+fn run_statement(connection: &Connection, statement: &Statement) -> rusqlite::Result<u64> {
+    let mut prepared = connection.prepare_cached(statement.sql)?;
+    for (position, value) in statement.values.iter().enumerate() {
+        let number = position + 1;
+        let index = prepared
+            .parameter_index(&format!("${number}"))?
+            .unwrap_or(number);
+        prepared.raw_bind_parameter(index, value)?;
+    }
+    let changed = prepared.raw_execute()?;
+    Ok(changed as u64)
 }
 
 /// Stores the runs of a batch inside its transaction; each run's outcome, in
 /// order.
-async fn store_runs(
-    tx: &mut SqliteTransaction<'_>,
-    runs: &[RunWrite],
-) -> Result<Vec<AppResult<Ingested>>, sqlx::Error> {
+fn store_runs(tx: &Connection, runs: &[RunWrite]) -> rusqlite::Result<Vec<AppResult<Ingested>>> {
     let mut outcomes = no_outcomes(runs);
 
-    match insert_runs(tx, runs).await {
+    match insert_runs(tx, runs) {
         Ok(inserted) => mark_created(runs, &inserted, &mut outcomes, 0),
         // A constraint error undoes only the failed statement (SQLite's
         // statement journal); the transaction stays open. Retrying row by row
@@ -347,7 +423,7 @@ async fn store_runs(
         Err(error) if is_constraint_violation(&error) => {
             for (index, run) in runs.iter().enumerate() {
                 let one = std::slice::from_ref(run);
-                match insert_runs(tx, one).await {
+                match insert_runs(tx, one) {
                     Ok(inserted) => mark_created(one, &inserted, &mut outcomes, index),
                     Err(error) if is_constraint_violation(&error) => {
                         outcomes[index] = Some(Err(row_error(error)));
@@ -359,7 +435,7 @@ async fn store_runs(
         Err(error) => return Err(error),
     }
 
-    resolve_conflicts(tx, runs, &mut outcomes).await?;
+    resolve_conflicts(tx, runs, &mut outcomes)?;
     Ok(finish(outcomes))
 }
 
@@ -370,11 +446,11 @@ fn no_outcomes(runs: &[RunWrite]) -> Vec<Option<AppResult<Ingested>>> {
 
 /// Answers every run the insert skipped with the run stored under its
 /// `(project_id, run_id)`, read in one query.
-async fn resolve_conflicts(
-    connection: &mut SqliteConnection,
+fn resolve_conflicts(
+    connection: &Connection,
     runs: &[RunWrite],
     outcomes: &mut [Option<AppResult<Ingested>>],
-) -> Result<(), sqlx::Error> {
+) -> rusqlite::Result<()> {
     let conflicted: Vec<usize> = (0..runs.len())
         .filter(|&index| outcomes[index].is_none())
         .collect();
@@ -383,7 +459,7 @@ async fn resolve_conflicts(
     }
 
     let keys: Vec<&TestRun> = conflicted.iter().map(|&index| &runs[index].run).collect();
-    let stored = select_stored(connection, &keys).await?;
+    let stored = select_stored(connection, &keys)?;
     for index in conflicted {
         let run = &runs[index].run;
         let found = stored
@@ -427,101 +503,167 @@ fn mark_created(
     }
 }
 
+/// The SQL of a statement repeating `row` (a parenthesised list of `?`)
+/// `count` times between `head` and `tail`. Anonymous `?` placeholders bind
+/// by position, with no lookup by name.
+fn repeated_rows(head: &str, row: &str, count: usize, tail: &str) -> String {
+    let mut sql = String::with_capacity(head.len() + (row.len() + 1) * count + tail.len());
+    sql.push_str(head);
+    for index in 0..count {
+        if index > 0 {
+            sql.push(',');
+        }
+        sql.push_str(row);
+    }
+    sql.push_str(tail);
+    sql
+}
+
 /// One multi-row insert; returns the ids of the rows it stored. Rows whose
 /// `(project_id, run_id)` exists, or repeats an earlier row, are skipped.
-async fn insert_runs(
-    connection: &mut SqliteConnection,
-    runs: &[RunWrite],
-) -> Result<HashSet<Uuid>, sqlx::Error> {
-    // Anonymous `?` placeholders: for a numbered `$N`, binding looks each
-    // name up with a linear scan, which is quadratic over a batch of 2,048.
-    let rows = vec!["(?,?,?,?,?,?,?,?)"; runs.len()].join(",");
-    let sql = format!("{INSERT_COLUMNS}{rows}{INSERT_CONFLICT}");
+fn insert_runs(connection: &Connection, runs: &[RunWrite]) -> rusqlite::Result<HashSet<Uuid>> {
+    let sql = repeated_rows(
+        INSERT_COLUMNS,
+        "(?,?,?,?,?,?,?,?)",
+        runs.len(),
+        INSERT_CONFLICT,
+    );
+    let mut insert = connection.prepare_cached(&sql)?;
 
-    let mut query = sqlx::query(AssertSqlSafe(sql));
+    let mut text = Uuid::encode_buffer();
+    let mut index = 0;
+    let mut next = || {
+        index += 1;
+        index
+    };
     for write in runs {
         let run = &write.run;
-        query = query
-            .bind(run.id.hyphenated())
-            .bind(run.project_id.hyphenated())
-            .bind(run.run_id.hyphenated())
-            .bind(run.status.as_str())
-            .bind(run.duration_ms)
-            .bind(run.timestamp.as_str())
-            .bind(write.timestamp_us)
-            .bind(timestamp::format_millis(run.created_at));
+        insert.raw_bind_parameter(next(), &*run.id.hyphenated().encode_lower(&mut text))?;
+        insert.raw_bind_parameter(
+            next(),
+            &*run.project_id.hyphenated().encode_lower(&mut text),
+        )?;
+        insert.raw_bind_parameter(next(), &*run.run_id.hyphenated().encode_lower(&mut text))?;
+        insert.raw_bind_parameter(next(), run.status.as_str())?;
+        insert.raw_bind_parameter(next(), run.duration_ms)?;
+        insert.raw_bind_parameter(next(), run.timestamp.as_str())?;
+        insert.raw_bind_parameter(next(), write.timestamp_us)?;
+        insert.raw_bind_parameter(next(), timestamp::format_millis(run.created_at))?;
     }
-    let rows = query.fetch_all(&mut *connection).await?;
-    rows.iter()
-        .map(|row| Ok(row.try_get::<Hyphenated, _>(0)?.into_uuid()))
-        .collect()
+
+    let mut inserted = HashSet::with_capacity(runs.len());
+    let mut rows = insert.raw_query();
+    while let Some(row) = rows.next()? {
+        inserted.insert(uuid_column(row.get_ref(0)?, 0)?);
+    }
+    Ok(inserted)
 }
 
 /// The stored runs for the `(project_id, run_id)` pairs of `runs`, in one query.
-async fn select_stored(
-    connection: &mut SqliteConnection,
+fn select_stored(
+    connection: &Connection,
     runs: &[&TestRun],
-) -> Result<HashMap<(Uuid, Uuid), TestRun>, sqlx::Error> {
-    let keys = vec!["(?,?)"; runs.len()].join(",");
-    let sql = format!("{SELECT_STORED}{keys}{SELECT_STORED_JOIN}");
+) -> rusqlite::Result<HashMap<(Uuid, Uuid), TestRun>> {
+    let sql = repeated_rows(SELECT_STORED, "(?,?)", runs.len(), SELECT_STORED_JOIN);
+    let mut select = connection.prepare_cached(&sql)?;
 
-    let mut query = sqlx::query(AssertSqlSafe(sql));
-    for run in runs {
-        query = query
-            .bind(run.project_id.hyphenated())
-            .bind(run.run_id.hyphenated());
+    let mut text = Uuid::encode_buffer();
+    for (position, run) in runs.iter().enumerate() {
+        select.raw_bind_parameter(
+            2 * position + 1,
+            &*run.project_id.hyphenated().encode_lower(&mut text),
+        )?;
+        select.raw_bind_parameter(
+            2 * position + 2,
+            &*run.run_id.hyphenated().encode_lower(&mut text),
+        )?;
     }
-    let rows = query.fetch_all(&mut *connection).await?;
-    let mut stored = HashMap::with_capacity(rows.len());
-    for row in &rows {
-        let run = sqlite_run(row).map_err(|error| sqlx::Error::Decode(error.into()))?;
+
+    let mut stored = HashMap::with_capacity(runs.len());
+    let mut rows = select.raw_query();
+    while let Some(row) = rows.next()? {
+        let run = stored_run(row)?;
         stored.insert((run.project_id, run.run_id), run);
     }
     Ok(stored)
 }
 
-/// SQLite's primary result code 19: a UNIQUE, CHECK, NOT NULL or FOREIGN KEY
-/// constraint failed.
-fn is_constraint_violation(error: &sqlx::Error) -> bool {
-    let sqlx::Error::Database(db) = error else {
-        return false;
+/// Decodes a row of [`SELECT_STORED`].
+fn stored_run(row: &rusqlite::Row<'_>) -> rusqlite::Result<TestRun> {
+    let text = |index: usize| -> rusqlite::Result<&str> { Ok(row.get_ref(index)?.as_str()?) };
+    let bad = |index: usize, what: &'static str| {
+        rusqlite::Error::FromSqlConversionFailure(index, Type::Text, what.into())
     };
-    db.code()
-        .and_then(|code| code.parse::<i32>().ok())
-        .is_some_and(|code| code & 0xff == 19)
+    Ok(TestRun {
+        id: uuid_column(row.get_ref(0)?, 0)?,
+        project_id: uuid_column(row.get_ref(1)?, 1)?,
+        run_id: uuid_column(row.get_ref(2)?, 2)?,
+        status: RunStatus::parse(text(3)?)
+            .ok_or_else(|| bad(3, "stored status is not passed or failed"))?,
+        duration_ms: row.get(4)?,
+        timestamp: text(5)?.to_owned(),
+        created_at: timestamp::parse_stored(text(6)?)
+            .ok_or_else(|| bad(6, "stored created_at is not RFC 3339"))?,
+    })
+}
+
+fn uuid_column(value: ValueRef<'_>, index: usize) -> rusqlite::Result<Uuid> {
+    Uuid::try_parse(value.as_str()?)
+        .map_err(|error| rusqlite::Error::FromSqlConversionFailure(index, Type::Text, error.into()))
+}
+
+/// A UNIQUE, CHECK, NOT NULL or FOREIGN KEY constraint failed.
+fn is_constraint_violation(error: &rusqlite::Error) -> bool {
+    error.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation)
+}
+
+/// The meaning of a constraint a statement broke; any constraint but these
+/// two is a bug in the statement.
+fn violation(error: rusqlite::Error) -> AppResult<Violation> {
+    match extended_code(&error) {
+        Some(
+            rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY,
+        ) => Ok(Violation::Unique),
+        Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => Ok(Violation::ForeignKey),
+        _ => Err(AppError::internal(error)),
+    }
+}
+
+fn extended_code(error: &rusqlite::Error) -> Option<i32> {
+    match error {
+        rusqlite::Error::SqliteFailure(failure, _) => Some(failure.extended_code),
+        _ => None,
+    }
 }
 
 /// What a run that broke a constraint on its own is answered with.
-fn row_error(error: sqlx::Error) -> AppError {
-    match &error {
+fn row_error(error: rusqlite::Error) -> AppError {
+    match violation(error) {
         // The token's project was deleted after the token was checked.
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-            AppError::Unauthorized(AuthFailure::InvalidToken)
+        Ok(Violation::ForeignKey) => AppError::Unauthorized(AuthFailure::InvalidToken),
+        Ok(Violation::Unique) => {
+            AppError::internal("a run broke a unique key other than its run_id")
         }
-        _ => AppError::internal(error),
+        Err(error) => error,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::str::FromStr;
-    use std::time::Duration;
+    use std::path::Path;
 
     use clap::Parser;
-    use sqlx::sqlite::SqliteConnectOptions;
-    use sqlx::{ConnectOptions, Executor};
 
     use super::*;
     use crate::config::Config;
     use crate::db::Database;
-    use crate::models::RunStatus;
     use crate::services::{orgs, projects};
 
     /// A migrated database with two projects, and a second write connection.
     struct Fixture {
         dir: tempfile::TempDir,
         db: Database,
-        connection: SqliteConnection,
+        connection: Connection,
         project_a: Uuid,
         project_b: Uuid,
     }
@@ -540,7 +682,7 @@ mod tests {
         let project_b = projects::insert_project(&db, org.id, "b".to_owned())
             .await
             .unwrap();
-        let connection = connect(&path, Duration::from_secs(5)).await;
+        let connection = connect(&path, Duration::from_secs(5));
         Fixture {
             dir,
             db,
@@ -550,14 +692,16 @@ mod tests {
         }
     }
 
-    async fn connect(path: &std::path::Path, busy_timeout: Duration) -> SqliteConnection {
-        SqliteConnectOptions::from_str(path.to_str().unwrap())
-            .unwrap()
-            .foreign_keys(true)
-            .busy_timeout(busy_timeout)
-            .connect()
-            .await
-            .unwrap()
+    fn settings(path: &Path, busy_timeout: Duration) -> WriterSettings {
+        WriterSettings {
+            path: path.to_owned(),
+            synchronous: "FULL",
+            busy_timeout,
+        }
+    }
+
+    fn connect(path: &Path, busy_timeout: Duration) -> Connection {
+        open(&settings(path, busy_timeout)).unwrap()
     }
 
     fn run(project_id: Uuid, run_id: Uuid) -> TestRun {
@@ -572,33 +716,45 @@ mod tests {
         }
     }
 
+    fn run_write(run: &TestRun) -> (Pending, oneshot::Receiver<AppResult<Ingested>>) {
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending::Run(RunWrite {
+            run: run.clone(),
+            timestamp_us: 1_768_212_600_000_000,
+            reply,
+        });
+        (pending, answer)
+    }
+
+    fn statement_write(
+        statement: Statement,
+    ) -> (Pending, oneshot::Receiver<AppResult<StatementOutcome>>) {
+        let (reply, answer) = oneshot::channel();
+        (
+            Pending::Statement(StatementWrite { statement, reply }),
+            answer,
+        )
+    }
+
+    fn insert_org(name: &str) -> Statement {
+        Statement::new("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind_uuid(Uuid::now_v7())
+            .bind(name.to_owned())
+            .bind("2026-01-12T10:10:00.000Z".to_owned())
+    }
+
+    /// The answer a written batch left for one request.
+    fn answer<T>(mut answer: oneshot::Receiver<T>) -> T {
+        answer
+            .try_recv()
+            .expect("answered when the batch is written")
+    }
+
     /// Writes `runs` as one batch and returns each run's answer.
-    async fn write_runs(
-        connection: &mut SqliteConnection,
-        runs: &[TestRun],
-    ) -> Vec<AppResult<Ingested>> {
-        let mut batch = Vec::new();
-        let mut answers = Vec::new();
-        for run in runs {
-            let (reply, answer) = oneshot::channel();
-            batch.push(Pending::Run(RunWrite {
-                run: run.clone(),
-                timestamp_us: 1_768_212_600_000_000,
-                reply,
-            }));
-            answers.push(answer);
-        }
-
-        write_batch(connection, &mut batch).await;
-
-        answers
-            .into_iter()
-            .map(|mut answer| {
-                answer
-                    .try_recv()
-                    .expect("answered when the batch is written")
-            })
-            .collect()
+    fn write_runs(connection: &mut Connection, runs: &[TestRun]) -> Vec<AppResult<Ingested>> {
+        let (mut batch, answers): (Vec<_>, Vec<_>) = runs.iter().map(run_write).unzip();
+        write_batch(connection, &mut batch);
+        answers.into_iter().map(answer).collect()
     }
 
     fn ingested(outcome: &AppResult<Ingested>) -> &Ingested {
@@ -619,7 +775,7 @@ mod tests {
     async fn a_mixed_batch_gives_every_run_its_own_answer() {
         let mut f = fixture().await;
         let stored_earlier = run(f.project_a, Uuid::new_v4());
-        let first = write_runs(&mut f.connection, std::slice::from_ref(&stored_earlier)).await;
+        let first = write_runs(&mut f.connection, std::slice::from_ref(&stored_earlier));
         assert!(ingested(&first[0]).created);
         let (new_a, repeated, shared_run_id) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
 
@@ -632,7 +788,7 @@ mod tests {
             run(f.project_b, shared_run_id),
             run(f.project_b, stored_earlier.run_id),
         ];
-        let outcomes = write_runs(&mut f.connection, &batch).await;
+        let outcomes = write_runs(&mut f.connection, &batch);
 
         let answers: Vec<&Ingested> = outcomes.iter().map(ingested).collect();
         let created: Vec<bool> = answers.iter().map(|a| a.created).collect();
@@ -656,7 +812,7 @@ mod tests {
     async fn a_run_whose_project_is_gone_fails_alone_and_its_batch_mates_are_stored() {
         let mut f = fixture().await;
         let replayed = run(f.project_b, Uuid::new_v4());
-        write_runs(&mut f.connection, std::slice::from_ref(&replayed)).await;
+        write_runs(&mut f.connection, std::slice::from_ref(&replayed));
 
         let batch = [
             run(f.project_a, Uuid::new_v4()),
@@ -664,7 +820,7 @@ mod tests {
             run(f.project_b, replayed.run_id),
             run(f.project_b, Uuid::new_v4()),
         ];
-        let outcomes = write_runs(&mut f.connection, &batch).await;
+        let outcomes = write_runs(&mut f.connection, &batch);
 
         assert!(ingested(&outcomes[0]).created);
         assert!(
@@ -691,7 +847,7 @@ mod tests {
             negative,
             run(f.project_a, Uuid::new_v4()),
         ];
-        let outcomes = write_runs(&mut f.connection, &batch).await;
+        let outcomes = write_runs(&mut f.connection, &batch);
 
         assert!(ingested(&outcomes[0]).created);
         assert!(
@@ -707,16 +863,16 @@ mod tests {
     async fn a_batch_that_cannot_take_the_write_lock_answers_503_and_stores_nothing() {
         let f = fixture().await;
         let path = f.db_path();
-        let mut blocked = connect(&path, Duration::from_millis(50)).await;
-        let mut holder = connect(&path, Duration::from_secs(5)).await;
-        holder.execute("BEGIN IMMEDIATE").await.unwrap();
+        let mut blocked = connect(&path, Duration::from_millis(50));
+        let holder = connect(&path, Duration::from_secs(5));
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
 
         let batch = [
             run(f.project_a, Uuid::new_v4()),
             run(f.project_b, Uuid::new_v4()),
         ];
-        let outcomes = write_runs(&mut blocked, &batch).await;
-        holder.execute("ROLLBACK").await.unwrap();
+        let outcomes = write_runs(&mut blocked, &batch);
+        holder.execute_batch("ROLLBACK").unwrap();
 
         for outcome in &outcomes {
             assert!(
@@ -730,10 +886,7 @@ mod tests {
     #[tokio::test]
     async fn the_writer_answers_after_commit_and_close_loses_no_acknowledged_run() {
         let f = fixture().await;
-        let options = SqliteConnectOptions::new()
-            .filename(f.db_path())
-            .foreign_keys(true);
-        let writer = GroupCommit::connect(options).await.unwrap();
+        let writer = GroupCommit::start(settings(&f.db_path(), Duration::from_secs(5))).unwrap();
         let lone = writer.store_run(run(f.project_a, Uuid::new_v4()), 0).await;
         assert!(ingested(&lone).created);
 
@@ -760,55 +913,63 @@ mod tests {
         assert_eq!(count_runs(&f.db).await, acknowledged);
         let after = writer.store_run(run(f.project_a, Uuid::new_v4()), 0).await;
         assert!(matches!(after, Err(AppError::Unavailable(_))), "{after:?}");
+        // Closing again returns at once.
+        writer.close().await;
     }
 
     #[tokio::test]
     async fn statements_share_the_batch_and_a_failing_one_fails_alone() {
         let mut f = fixture().await;
-        let insert_org = |name: &str| {
-            sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
-                .bind(Uuid::now_v7().hyphenated())
-                .bind(name.to_owned())
-                .bind("2026-01-12T10:10:00.000Z")
-        };
-        let mut batch = Vec::new();
-        let mut answers = Vec::new();
-        for query in [insert_org("fresh"), insert_org("org"), insert_org("other")] {
-            let (reply, answer) = oneshot::channel();
-            batch.push(Pending::Statement(StatementWrite { query, reply }));
-            answers.push(answer);
-        }
-        let (reply, mut run_answer) = oneshot::channel();
-        batch.push(Pending::Run(RunWrite {
-            run: run(f.project_a, Uuid::new_v4()),
-            timestamp_us: 0,
-            reply,
-        }));
+        let (mut batch, answers): (Vec<_>, Vec<_>) =
+            [insert_org("fresh"), insert_org("org"), insert_org("other")]
+                .into_iter()
+                .map(statement_write)
+                .unzip();
+        let (pending, run_answer) = run_write(&run(f.project_a, Uuid::new_v4()));
+        batch.push(pending);
 
-        write_batch(&mut f.connection, &mut batch).await;
+        write_batch(&mut f.connection, &mut batch);
 
-        let outcomes: Vec<StatementOutcome> = answers
-            .into_iter()
-            .map(|mut answer| answer.try_recv().unwrap().unwrap())
-            .collect();
+        let outcomes: Vec<StatementOutcome> =
+            answers.into_iter().map(|a| answer(a).unwrap()).collect();
+        assert_eq!(outcomes[0], Ok(1));
         assert_eq!(
-            outcomes[0].as_ref().map(|done| done.rows_affected()).ok(),
-            Some(1)
+            outcomes[1],
+            Err(Violation::Unique),
+            "the fixture already has an organization named org"
         );
-        assert!(
-            matches!(&outcomes[1], Err(sqlx::Error::Database(db)) if db.is_unique_violation()),
-            "the fixture already has an organization named org: {:?}",
-            outcomes[1]
-        );
-        assert!(outcomes[2].is_ok());
-        assert!(ingested(&run_answer.try_recv().unwrap()).created);
+        assert_eq!(outcomes[2], Ok(1));
+        assert!(ingested(&answer(run_answer)).created);
+    }
+
+    #[tokio::test]
+    async fn numbered_parameters_bind_by_number_wherever_they_appear() {
+        let mut f = fixture().await;
+        // `$2` comes first in the text: bound by position it would take `$1`'s value.
+        let statement =
+            Statement::new("UPDATE organizations SET name = $2 WHERE name = $1 AND length($2) > 0")
+                .bind("org".to_owned())
+                .bind("renamed".to_owned());
+        let (pending, outcome) = statement_write(statement);
+
+        write_batch(&mut f.connection, &mut vec![pending]);
+
+        assert_eq!(answer(outcome).unwrap(), Ok(1));
+        let Database::Sqlite(db) = &f.db else {
+            unreachable!("the fixture is SQLite")
+        };
+        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM organizations")
+            .fetch_all(&db.reader)
+            .await
+            .unwrap();
+        assert_eq!(names, ["renamed"]);
     }
 
     #[tokio::test]
     async fn runs_batched_with_a_statement_get_their_answers_inside_its_transaction() {
         let mut f = fixture().await;
         let stored_earlier = run(f.project_a, Uuid::new_v4());
-        write_runs(&mut f.connection, std::slice::from_ref(&stored_earlier)).await;
+        write_runs(&mut f.connection, std::slice::from_ref(&stored_earlier));
         let repeated = Uuid::new_v4();
         let runs = [
             run(f.project_a, Uuid::new_v4()),
@@ -817,37 +978,22 @@ mod tests {
             run(f.project_b, repeated),
         ];
 
-        let (reply, mut statement_answer) = oneshot::channel();
-        let mut batch = vec![Pending::Statement(StatementWrite {
-            query: sqlx::query(
-                "INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)",
-            )
-            .bind(Uuid::now_v7().hyphenated())
-            .bind("batched".to_owned())
-            .bind("2026-01-12T10:10:00.000Z"),
-            reply,
-        })];
+        let (pending, statement_answer) = statement_write(insert_org("batched"));
+        let mut batch = vec![pending];
         let mut answers = Vec::new();
         for run in &runs {
-            let (reply, answer) = oneshot::channel();
-            batch.push(Pending::Run(RunWrite {
-                run: run.clone(),
-                timestamp_us: 0,
-                reply,
-            }));
+            let (pending, answer) = run_write(run);
+            batch.push(pending);
             answers.push(answer);
         }
-        write_batch(&mut f.connection, &mut batch).await;
+        write_batch(&mut f.connection, &mut batch);
 
-        let outcomes: Vec<AppResult<Ingested>> = answers
-            .into_iter()
-            .map(|mut answer| answer.try_recv().unwrap())
-            .collect();
+        let outcomes: Vec<AppResult<Ingested>> = answers.into_iter().map(answer).collect();
         let created: Vec<bool> = outcomes.iter().map(|o| ingested(o).created).collect();
         assert_eq!(created, [true, false, true, false]);
         assert_eq!(ingested(&outcomes[1]).run, stored_earlier);
         assert_eq!(ingested(&outcomes[3]).run, runs[2]);
-        assert!(statement_answer.try_recv().unwrap().unwrap().is_ok());
+        assert_eq!(answer(statement_answer).unwrap(), Ok(1));
         assert_eq!(count_runs(&f.db).await, 3);
     }
 

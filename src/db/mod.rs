@@ -15,7 +15,7 @@ use sqlx::sqlite::{
 
 use crate::config::{Config, Durability, redact_url};
 use crate::db::checkpoint::Checkpointer;
-use crate::db::group_commit::GroupCommit;
+use crate::db::group_commit::{GroupCommit, WriterSettings};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -49,6 +49,16 @@ pub struct SqliteDb {
     pub reader: SqlitePool,
     /// Copies the WAL into the database file, away from the writer's commits.
     pub checkpointer: Checkpointer,
+}
+
+/// A constraint a write broke, named so that services give it a meaning
+/// (a name taken, a parent missing) the same way on either backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// A UNIQUE or PRIMARY KEY constraint.
+    Unique,
+    /// A FOREIGN KEY constraint.
+    ForeignKey,
 }
 
 /// Which backend, and where, for the start-up log. Never contains a password.
@@ -189,17 +199,15 @@ async fn connect_sqlite(config: &Config) -> Result<SqliteDb, sqlx::Error> {
         .acquire_timeout(config.busy_timeout() + Duration::from_secs(1))
         .connect_with(options.clone())
         .await?;
-    // One statement per batch size may be prepared: keep them all.
-    let group_commit = GroupCommit::connect(
-        options
-            .clone()
-            .statement_cache_capacity(group_commit::MAX_BATCH * 2 + 16)
-            .pragma(
-                "wal_autocheckpoint",
-                checkpoint::WRITER_CHECKPOINT_PAGES.to_string(),
-            ),
-    )
-    .await?;
+    let group_commit = GroupCommit::start(WriterSettings {
+        path: config.database_path.clone(),
+        synchronous: match config.sqlite_synchronous {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        },
+        busy_timeout: config.busy_timeout(),
+    })
+    .map_err(sqlx::Error::Io)?;
     let checkpointer = Checkpointer::start(options.clone()).await?;
     let reader = SqlitePoolOptions::new()
         .max_connections(8)

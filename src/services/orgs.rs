@@ -2,10 +2,11 @@
 
 use uuid::Uuid;
 
-use crate::db::Database;
+use crate::db::group_commit::Statement;
+use crate::db::{Database, Violation};
 use crate::error::{AppError, AppResult};
 use crate::models::Organization;
-use crate::services::is_unique_violation;
+use crate::services::checked;
 use crate::timestamp;
 
 const INSERT_ORG: &str = r#"
@@ -22,30 +23,34 @@ pub async fn insert_org(db: &Database, name: String) -> AppResult<Organization> 
     };
 
     let inserted = match db {
-        Database::Sqlite(db) => db
-            .group_commit
-            .execute(
-                sqlx::query(INSERT_ORG)
-                    .bind(org.id.hyphenated())
-                    .bind(&org.name)
-                    .bind(timestamp::format_millis(org.created_at)),
-            )
-            .await?
-            .map(drop),
-        Database::Postgres(pool) => sqlx::query(INSERT_ORG)
-            .bind(org.id)
-            .bind(&org.name)
-            .bind(org.created_at)
-            .execute(pool)
-            .await
-            .map(drop),
+        Database::Sqlite(db) => {
+            db.group_commit
+                .execute(
+                    Statement::new(INSERT_ORG)
+                        .bind_uuid(org.id)
+                        .bind(org.name.clone())
+                        .bind(timestamp::format_millis(org.created_at)),
+                )
+                .await?
+        }
+        Database::Postgres(pool) => checked(
+            sqlx::query(INSERT_ORG)
+                .bind(org.id)
+                .bind(&org.name)
+                .bind(org.created_at)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected()),
+        )?,
     };
 
     match inserted {
         Ok(_) => Ok(org),
-        Err(e) if is_unique_violation(&e) => Err(AppError::Conflict(
+        Err(Violation::Unique) => Err(AppError::Conflict(
             "An organization with this name already exists",
         )),
-        Err(e) => Err(e.into()),
+        Err(Violation::ForeignKey) => Err(AppError::internal(
+            "an organization insert broke a foreign key",
+        )),
     }
 }

@@ -2,10 +2,11 @@
 
 use uuid::Uuid;
 
-use crate::db::Database;
+use crate::db::group_commit::Statement;
+use crate::db::{Database, Violation};
 use crate::error::{AppError, AppResult};
 use crate::models::Project;
-use crate::services::{is_foreign_key_violation, is_unique_violation};
+use crate::services::checked;
 use crate::timestamp;
 
 const INSERT_PROJECT: &str = r#"
@@ -34,34 +35,35 @@ pub async fn insert_project(
     };
 
     let inserted = match db {
-        Database::Sqlite(db) => db
-            .group_commit
-            .execute(
-                sqlx::query(INSERT_PROJECT)
-                    .bind(project.id.hyphenated())
-                    .bind(project.organization_id.hyphenated())
-                    .bind(&project.name)
-                    .bind(timestamp::format_millis(project.created_at)),
-            )
-            .await?
-            .map(drop),
-        Database::Postgres(pool) => sqlx::query(INSERT_PROJECT)
-            .bind(project.id)
-            .bind(project.organization_id)
-            .bind(&project.name)
-            .bind(project.created_at)
-            .execute(pool)
-            .await
-            .map(drop),
+        Database::Sqlite(db) => {
+            db.group_commit
+                .execute(
+                    Statement::new(INSERT_PROJECT)
+                        .bind_uuid(project.id)
+                        .bind_uuid(project.organization_id)
+                        .bind(project.name.clone())
+                        .bind(timestamp::format_millis(project.created_at)),
+                )
+                .await?
+        }
+        Database::Postgres(pool) => checked(
+            sqlx::query(INSERT_PROJECT)
+                .bind(project.id)
+                .bind(project.organization_id)
+                .bind(&project.name)
+                .bind(project.created_at)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected()),
+        )?,
     };
 
     match inserted {
         Ok(_) => Ok(project),
-        Err(e) if is_foreign_key_violation(&e) => Err(AppError::NotFound("Organization not found")),
-        Err(e) if is_unique_violation(&e) => Err(AppError::Conflict(
+        Err(Violation::ForeignKey) => Err(AppError::NotFound("Organization not found")),
+        Err(Violation::Unique) => Err(AppError::Conflict(
             "This organization already has a project with this name",
         )),
-        Err(e) => Err(e.into()),
     }
 }
 

@@ -7,10 +7,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use uuid::fmt::Hyphenated;
 
-use crate::db::Database;
+use crate::db::group_commit::Statement;
+use crate::db::{Database, Violation};
 use crate::error::{AppError, AppResult};
 use crate::models::TokenSummary;
-use crate::services::is_foreign_key_violation;
+use crate::services::checked;
 use crate::services::projects::project_exists;
 use crate::timestamp;
 use crate::token::{NewToken, TokenHash};
@@ -74,33 +75,36 @@ pub async fn insert_token(db: &Database, project_id: Uuid) -> AppResult<CreatedT
     };
 
     let inserted = match db {
-        Database::Sqlite(db) => db
-            .group_commit
-            .execute(
-                sqlx::query(INSERT_TOKEN)
-                    .bind(created.id.hyphenated())
-                    .bind(created.project_id.hyphenated())
-                    .bind(created.token.hash.as_str())
-                    .bind(created.token.display_prefix())
-                    .bind(timestamp::format_millis(created.created_at)),
-            )
-            .await?
-            .map(drop),
-        Database::Postgres(pool) => sqlx::query(INSERT_TOKEN)
-            .bind(created.id)
-            .bind(created.project_id)
-            .bind(created.token.hash.as_str())
-            .bind(created.token.display_prefix())
-            .bind(created.created_at)
-            .execute(pool)
-            .await
-            .map(drop),
+        Database::Sqlite(db) => {
+            db.group_commit
+                .execute(
+                    Statement::new(INSERT_TOKEN)
+                        .bind_uuid(created.id)
+                        .bind_uuid(created.project_id)
+                        .bind(created.token.hash.as_str().to_owned())
+                        .bind(created.token.display_prefix().to_owned())
+                        .bind(timestamp::format_millis(created.created_at)),
+                )
+                .await?
+        }
+        Database::Postgres(pool) => checked(
+            sqlx::query(INSERT_TOKEN)
+                .bind(created.id)
+                .bind(created.project_id)
+                .bind(created.token.hash.as_str())
+                .bind(created.token.display_prefix())
+                .bind(created.created_at)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected()),
+        )?,
     };
 
     match inserted {
         Ok(_) => Ok(created),
-        Err(e) if is_foreign_key_violation(&e) => Err(AppError::NotFound("Project not found")),
-        Err(e) => Err(e.into()),
+        Err(Violation::ForeignKey) => Err(AppError::NotFound("Project not found")),
+        // The token is 256 random bits and its id is new: neither repeats.
+        Err(Violation::Unique) => Err(AppError::internal("a new token collided with another")),
     }
 }
 
@@ -167,12 +171,14 @@ pub async fn revoke_token(db: &Database, token_id: Uuid) -> AppResult<()> {
         Database::Sqlite(db) => db
             .group_commit
             .execute(
-                sqlx::query(REVOKE_TOKEN)
-                    .bind(token_id.hyphenated())
+                Statement::new(REVOKE_TOKEN)
+                    .bind_uuid(token_id)
                     .bind(timestamp::format_millis(now)),
             )
-            .await??
-            .rows_affected(),
+            .await?
+            .map_err(|broken| {
+                AppError::internal(format!("revoking broke a constraint: {broken:?}"))
+            })?,
         Database::Postgres(pool) => sqlx::query(REVOKE_TOKEN)
             .bind(token_id)
             .bind(now)
@@ -198,12 +204,15 @@ pub async fn record_token_use(
         Database::Sqlite(db) => db
             .group_commit
             .execute(
-                sqlx::query(RECORD_TOKEN_USE)
-                    .bind(token_id.hyphenated())
+                Statement::new(RECORD_TOKEN_USE)
+                    .bind_uuid(token_id)
                     .bind(timestamp::format_millis(minute)),
             )
             .await?
-            .map(drop)?,
+            .map(drop)
+            .map_err(|broken| {
+                AppError::internal(format!("recording a use broke a constraint: {broken:?}"))
+            })?,
         Database::Postgres(pool) => sqlx::query(RECORD_TOKEN_USE)
             .bind(token_id)
             .bind(minute)
