@@ -284,27 +284,10 @@ fn write_until_closed(
 /// away, and waking a sleeping thread costs its sender a system call.
 fn receive(receiver: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) -> usize {
     let looking = std::time::Instant::now();
-    loop {
-        match receiver.try_recv() {
-            Ok(pending) => {
-                batch.push(pending);
-                while batch.len() < MAX_BATCH {
-                    match receiver.try_recv() {
-                        Ok(pending) => batch.push(pending),
-                        Err(_) => break,
-                    }
-                }
-                return batch.len();
-            }
-            Err(mpsc::error::TryRecvError::Disconnected) => return 0,
-            Err(mpsc::error::TryRecvError::Empty) if looking.elapsed() < SPIN => {
-                std::thread::yield_now();
-            }
-            Err(mpsc::error::TryRecvError::Empty) => {
-                return receiver.blocking_recv_many(batch, MAX_BATCH);
-            }
-        }
+    while receiver.is_empty() && !receiver.is_closed() && looking.elapsed() < SPIN {
+        std::thread::yield_now();
     }
+    receiver.blocking_recv_many(batch, MAX_BATCH)
 }
 
 const SPIN: Duration = Duration::from_micros(50);
@@ -672,9 +655,7 @@ fn row_error(error: rusqlite::Error) -> AppError {
     match violation(error) {
         // The token's project was deleted after the token was checked.
         Ok(Violation::ForeignKey) => AppError::Unauthorized(AuthFailure::InvalidToken),
-        Ok(Violation::Unique) => {
-            AppError::internal("a run broke a unique key other than its run_id")
-        }
+        Ok(unexpected) => unexpected.into(),
         Err(error) => error,
     }
 }

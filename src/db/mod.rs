@@ -16,6 +16,7 @@ use sqlx::sqlite::{
 use crate::config::{Config, Durability, redact_url};
 use crate::db::checkpoint::Checkpointer;
 use crate::db::group_commit::{GroupCommit, WriterSettings};
+use crate::error::AppError;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -59,6 +60,15 @@ pub enum Violation {
     Unique,
     /// A FOREIGN KEY constraint.
     ForeignKey,
+}
+
+/// A constraint its caller did not expect to break: a bug, not the client's.
+impl From<Violation> for AppError {
+    fn from(violation: Violation) -> Self {
+        AppError::internal(format!(
+            "a write broke an unexpected {violation:?} constraint"
+        ))
+    }
 }
 
 /// Which backend, and where, for the start-up log. Never contains a password.

@@ -49,8 +49,6 @@ pub async fn insert_org(db: &Database, name: String) -> AppResult<Organization> 
         Err(Violation::Unique) => Err(AppError::Conflict(
             "An organization with this name already exists",
         )),
-        Err(Violation::ForeignKey) => Err(AppError::internal(
-            "an organization insert broke a foreign key",
-        )),
+        Err(unexpected @ Violation::ForeignKey) => Err(unexpected.into()),
     }
 }

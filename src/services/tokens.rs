@@ -104,7 +104,7 @@ pub async fn insert_token(db: &Database, project_id: Uuid) -> AppResult<CreatedT
         Ok(_) => Ok(created),
         Err(Violation::ForeignKey) => Err(AppError::NotFound("Project not found")),
         // The token is 256 random bits and its id is new: neither repeats.
-        Err(Violation::Unique) => Err(AppError::internal("a new token collided with another")),
+        Err(unexpected @ Violation::Unique) => Err(unexpected.into()),
     }
 }
 
@@ -168,17 +168,15 @@ pub async fn revoke_token(db: &Database, token_id: Uuid) -> AppResult<()> {
     let now = timestamp::now();
 
     let matched = match db {
-        Database::Sqlite(db) => db
-            .group_commit
-            .execute(
-                Statement::new(REVOKE_TOKEN)
-                    .bind_uuid(token_id)
-                    .bind(timestamp::format_millis(now)),
-            )
-            .await?
-            .map_err(|broken| {
-                AppError::internal(format!("revoking broke a constraint: {broken:?}"))
-            })?,
+        Database::Sqlite(db) => {
+            db.group_commit
+                .execute(
+                    Statement::new(REVOKE_TOKEN)
+                        .bind_uuid(token_id)
+                        .bind(timestamp::format_millis(now)),
+                )
+                .await??
+        }
         Database::Postgres(pool) => sqlx::query(REVOKE_TOKEN)
             .bind(token_id)
             .bind(now)
@@ -209,10 +207,7 @@ pub async fn record_token_use(
                     .bind(timestamp::format_millis(minute)),
             )
             .await?
-            .map(drop)
-            .map_err(|broken| {
-                AppError::internal(format!("recording a use broke a constraint: {broken:?}"))
-            })?,
+            .map(drop)?,
         Database::Postgres(pool) => sqlx::query(RECORD_TOKEN_USE)
             .bind(token_id)
             .bind(minute)
