@@ -12,7 +12,7 @@
 use std::error::Error as StdError;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -263,17 +263,11 @@ pub fn default_message(status: StatusCode) -> &'static str {
     }
 }
 
-impl From<JsonRejection> for AppError {
-    fn from(rejection: JsonRejection) -> Self {
+impl From<BytesRejection> for AppError {
+    fn from(rejection: BytesRejection) -> Self {
         match rejection.status() {
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
-            _ => match rejection {
-                JsonRejection::JsonSyntaxError(_) => {
-                    Self::BadRequest("Request body is not valid JSON".to_owned())
-                }
-                _ => Self::BadRequest("Request body could not be read".to_owned()),
-            },
+            _ => Self::BadRequest("Request body could not be read".to_owned()),
         }
     }
 }

@@ -1,12 +1,14 @@
 //! Extractors whose rejections speak the error envelope.
 
+use std::borrow::Cow;
 use std::fmt;
 
+use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use serde::Deserialize;
-use serde::de::{self, DeserializeOwned, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
+use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::error::{AppError, FieldError};
 
@@ -14,6 +16,9 @@ use crate::error::{AppError, FieldError};
 /// (`413`), malformed JSON, anything but an object, or an object that names a
 /// key twice (`400`) is answered with [`AppError`] instead of axum's
 /// plain-text rejections.
+///
+/// The body is read twice, and neither time into a tree of values: once to
+/// check its shape (an object, each key once), then straight into `T`.
 #[derive(Debug)]
 pub struct AppJson<T>(pub T);
 
@@ -25,10 +30,15 @@ where
     type Rejection = AppError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
-        let axum::Json(body) = axum::Json::<Body>::from_request(request, state).await?;
+        if !is_json(request.headers()) {
+            return Err(AppError::UnsupportedMediaType);
+        }
+        let body = Bytes::from_request(request, state).await?;
 
         // serde would happily read a struct from a JSON array; the API takes objects only.
-        let Body::Object { fields, repeated } = body else {
+        let Shape::Object { repeated } = serde_json::from_slice(&body)
+            .map_err(|_| AppError::BadRequest("Request body is not valid JSON".to_owned()))?
+        else {
             return Err(AppError::BadRequest(
                 "Request body must be a JSON object".to_owned(),
             ));
@@ -42,79 +52,172 @@ where
                 .collect();
             return Err(AppError::Validation(details));
         }
-        serde_json::from_value(Value::Object(fields))
-            .map(AppJson)
-            .map_err(|error| {
-                AppError::BadRequest(format!("Request body has the wrong shape: {error}"))
-            })
+        serde_json::from_slice(&body).map(AppJson).map_err(|error| {
+            AppError::BadRequest(format!("Request body has the wrong shape: {error}"))
+        })
     }
 }
 
-/// A parsed request body: an object with the keys it repeated, or anything else.
-enum Body {
-    Object {
-        fields: Map<String, Value>,
-        repeated: Vec<String>,
-    },
+/// `Content-Type: application/json`, or any `application/*+json`, with or
+/// without parameters such as a charset.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(Ok(content_type)) = headers.get(header::CONTENT_TYPE).map(|v| v.to_str()) else {
+        return false;
+    };
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    let subtype = subtype.to_ascii_lowercase();
+    kind.eq_ignore_ascii_case("application") && (subtype == "json" || subtype.ends_with("+json"))
+}
+
+/// The outline of a JSON body: an object with the keys it repeated, or
+/// anything else. Values are skipped, not built.
+enum Shape {
+    Object { repeated: Vec<String> },
     NotAnObject,
 }
 
-impl<'de> Deserialize<'de> for Body {
+impl<'de> Deserialize<'de> for Shape {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(BodyVisitor)
+        deserializer.deserialize_any(ShapeVisitor)
     }
 }
 
-struct BodyVisitor;
+struct ShapeVisitor;
 
-impl<'de> Visitor<'de> for BodyVisitor {
-    type Value = Body;
+impl<'de> Visitor<'de> for ShapeVisitor {
+    type Value = Shape;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Body, A::Error> {
-        let mut fields = Map::new();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
+        let mut keys: Vec<Key<'de>> = Vec::new();
         let mut repeated = Vec::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let value: Value = map.next_value()?;
-            if !fields.contains_key(&key) {
-                fields.insert(key, value);
-            } else if !repeated.contains(&key) {
-                repeated.push(key);
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            map.next_value::<Skipped>()?;
+            if !keys.contains(&key) {
+                keys.push(key);
+            } else if !repeated.iter().any(|seen| *seen == *key.0) {
+                repeated.push(key.0.into_owned());
             }
         }
-        Ok(Body::Object { fields, repeated })
+        Ok(Shape::Object { repeated })
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Body, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Body::NotAnObject)
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
+        while seq.next_element::<Skipped>()?.is_some() {}
+        Ok(Shape::NotAnObject)
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Body, E> {
-        Ok(Body::NotAnObject)
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Shape, E> {
+        Ok(Shape::NotAnObject)
     }
 
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Body, E> {
-        Ok(Body::NotAnObject)
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Shape, E> {
+        Ok(Shape::NotAnObject)
     }
 
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Body, E> {
-        Ok(Body::NotAnObject)
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Shape, E> {
+        Ok(Shape::NotAnObject)
     }
 
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Body, E> {
-        Ok(Body::NotAnObject)
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Shape, E> {
+        Ok(Shape::NotAnObject)
     }
 
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Body, E> {
-        Ok(Body::NotAnObject)
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Shape, E> {
+        Ok(Shape::NotAnObject)
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Body, E> {
-        Ok(Body::NotAnObject)
+    fn visit_unit<E: de::Error>(self) -> Result<Shape, E> {
+        Ok(Shape::NotAnObject)
+    }
+}
+
+/// A value read only to be checked: unlike serde's `IgnoredAny`, which serde_json
+/// skips without looking inside strings, every string is checked to be
+/// UTF-8.
+struct Skipped;
+
+impl<'de> Deserialize<'de> for Skipped {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(SkippedVisitor)
+    }
+}
+
+struct SkippedVisitor;
+
+impl<'de> Visitor<'de> for SkippedVisitor {
+    type Value = Skipped;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skipped, A::Error> {
+        while map.next_entry::<Skipped, Skipped>()?.is_some() {}
+        Ok(Skipped)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skipped, A::Error> {
+        while seq.next_element::<Skipped>()?.is_some() {}
+        Ok(Skipped)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Skipped, E> {
+        Ok(Skipped)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Skipped, E> {
+        Ok(Skipped)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Skipped, E> {
+        Ok(Skipped)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Skipped, E> {
+        Ok(Skipped)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Skipped, E> {
+        Ok(Skipped)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Skipped, E> {
+        Ok(Skipped)
+    }
+}
+
+/// An object key, borrowed from the body unless it had escapes to undo.
+#[derive(PartialEq, Eq)]
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object key")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(key)))
+            }
+
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(key.to_owned())))
+            }
+        }
+
+        deserializer.deserialize_str(KeyVisitor)
     }
 }
 
@@ -135,5 +238,62 @@ where
             .await
             .map_err(|_| AppError::BadRequest("Query string could not be read".to_owned()))?;
         Ok(Self(pairs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn with_content_type(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn json_content_types_are_recognised_with_parameters_and_in_any_case() {
+        for json in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "application/vnd.api+json",
+            " application/json ;charset=UTF-8",
+        ] {
+            assert!(is_json(&with_content_type(json)), "{json}");
+        }
+        for other in [
+            "text/plain",
+            "application/jsonp",
+            "text/json",
+            "application",
+            "multipart/form-data; boundary=json",
+        ] {
+            assert!(!is_json(&with_content_type(other)), "{other}");
+        }
+        assert!(!is_json(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn the_shape_names_each_repeated_key_once_including_escaped_ones() {
+        let shape: Shape =
+            serde_json::from_str(r#"{"a": 1, "b": [1, {"a": 2}], "a": 3, "\u0062": 4, "a": 5}"#)
+                .unwrap();
+        let Shape::Object { repeated } = shape else {
+            panic!("an object")
+        };
+        assert_eq!(repeated, ["a", "b"]);
+
+        for not_an_object in ["[]", "1", "\"a\"", "null", "true", "-1.5"] {
+            let shape: Shape = serde_json::from_str(not_an_object).unwrap();
+            assert!(matches!(shape, Shape::NotAnObject), "{not_an_object}");
+        }
+        assert!(serde_json::from_str::<Shape>(r#"{"a": 1} x"#).is_err());
+        assert!(
+            serde_json::from_slice::<Shape>(b"{\"a\": [\"\xff\"]}").is_err(),
+            "a string that is not UTF-8, however deep, is not JSON"
+        );
     }
 }
