@@ -32,6 +32,7 @@ use uuid::Uuid;
 use crate::app_metrics;
 use crate::db::Violation;
 use crate::db::checkpoint::WRITER_CHECKPOINT_PAGES;
+use crate::db::recent_runs::{RecentRuns, RunKey};
 use crate::error::{AppError, AppResult, AuthFailure};
 use crate::models::{RunStatus, TestRun};
 use crate::services::ingest::Ingested;
@@ -243,7 +244,7 @@ fn write_until_closed(
     connection: Connection,
     mut receiver: mpsc::Receiver<Pending>,
 ) {
-    let mut connection = Some(connection);
+    let mut writer = Some(Writer::new(connection));
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // After a close, what is still queued is received; then `0` ends the loop.
     while receive(&mut receiver, &mut batch) > 0 {
@@ -254,25 +255,26 @@ fn write_until_closed(
             receiver.close();
         }
 
-        let mut writer = match connection.take() {
-            Some(open) => open,
+        let mut current = match writer.take() {
+            Some(current) => current,
             None => match open(settings) {
-                Ok(open) => open,
+                Ok(connection) => Writer::new(connection),
                 Err(error) => {
                     fail_batch(&mut batch, &error);
                     continue;
                 }
             },
         };
-        if write_batch(&mut writer, &mut batch) {
-            connection = Some(writer);
+        if write_batch(&mut current, &mut batch) {
+            writer = Some(current);
         }
         // Otherwise the failed transaction may have left the connection in
-        // any state: dropping it closes it.
+        // any state, and what it remembers may not be what is stored:
+        // dropping both closes the connection.
     }
 
-    if let Some(open) = connection
-        && let Err((_, error)) = open.close()
+    if let Some(current) = writer
+        && let Err((_, error)) = current.connection.close()
     {
         tracing::warn!(error = %error, "closing the group-commit connection failed");
     }
@@ -317,7 +319,22 @@ fn unavailable(cause: &str) -> AppError {
 /// own outcome. When the transaction as a whole fails, every request gets
 /// `503`, nothing of the batch is stored, and this returns `false`. Leaves
 /// `batch` empty.
-fn write_batch(connection: &mut Connection, batch: &mut Vec<Pending>) -> bool {
+/// The write connection and the runs it has recently stored or read back.
+struct Writer {
+    connection: Connection,
+    recent: RecentRuns,
+}
+
+impl Writer {
+    fn new(connection: Connection) -> Self {
+        Self {
+            connection,
+            recent: RecentRuns::default(),
+        }
+    }
+}
+
+fn write_batch(writer: &mut Writer, batch: &mut Vec<Pending>) -> bool {
     let mut runs = Vec::new();
     let mut statements = Vec::new();
     let mut statement_replies = Vec::new();
@@ -333,10 +350,14 @@ fn write_batch(connection: &mut Connection, batch: &mut Vec<Pending>) -> bool {
     }
 
     // A request that gave up has nothing to answer; its write stands.
-    match try_write_batch(connection, &runs, &statements) {
+    match try_write_batch(writer, &runs, &statements) {
         Ok((run_outcomes, statement_outcomes)) => {
             if !runs.is_empty() {
                 app_metrics::record_write_batch(runs.len());
+            }
+            // Committed: each run answered is the one stored under its key.
+            for outcome in run_outcomes.iter().flatten() {
+                writer.recent.remember(&outcome.run);
             }
             for (run, outcome) in runs.into_iter().zip(run_outcomes) {
                 let _ = run.reply.send(outcome);
@@ -364,10 +385,11 @@ fn write_batch(connection: &mut Connection, batch: &mut Vec<Pending>) -> bool {
 type BatchOutcomes = (Vec<AppResult<Ingested>>, Vec<AppResult<StatementOutcome>>);
 
 fn try_write_batch(
-    connection: &mut Connection,
+    writer: &mut Writer,
     runs: &[RunWrite],
     statements: &[Statement],
 ) -> rusqlite::Result<BatchOutcomes> {
+    let Writer { connection, recent } = writer;
     // Runs alone need no explicit transaction: their one insert statement is
     // atomic and durable by itself, and saves the writer two statements. The
     // conflicts are then read after its commit: a stored run never changes.
@@ -376,7 +398,7 @@ fn try_write_batch(
         match insert_runs(connection, runs) {
             Ok(inserted) => {
                 mark_created(runs, &inserted, &mut outcomes, 0);
-                resolve_conflicts(connection, runs, &mut outcomes)?;
+                resolve_conflicts(connection, recent, runs, &mut outcomes)?;
                 return Ok((finish(outcomes), Vec::new()));
             }
             // Nothing was written; the transaction below confines the
@@ -391,7 +413,7 @@ fn try_write_batch(
     let run_outcomes = if runs.is_empty() {
         Vec::new()
     } else {
-        store_runs(&tx, runs)?
+        store_runs(&tx, recent, runs)?
     };
 
     let mut statement_outcomes = Vec::with_capacity(statements.len());
@@ -426,7 +448,11 @@ fn run_statement(connection: &Connection, statement: &Statement) -> rusqlite::Re
 
 /// Stores the runs of a batch inside its transaction; each run's outcome, in
 /// order.
-fn store_runs(tx: &Connection, runs: &[RunWrite]) -> rusqlite::Result<Vec<AppResult<Ingested>>> {
+fn store_runs(
+    tx: &Connection,
+    recent: &mut RecentRuns,
+    runs: &[RunWrite],
+) -> rusqlite::Result<Vec<AppResult<Ingested>>> {
     let mut outcomes = no_outcomes(runs);
 
     match insert_runs(tx, runs) {
@@ -449,7 +475,7 @@ fn store_runs(tx: &Connection, runs: &[RunWrite]) -> rusqlite::Result<Vec<AppRes
         Err(error) => return Err(error),
     }
 
-    resolve_conflicts(tx, runs, &mut outcomes)?;
+    resolve_conflicts(tx, recent, runs, &mut outcomes)?;
     Ok(finish(outcomes))
 }
 
@@ -459,9 +485,12 @@ fn no_outcomes(runs: &[RunWrite]) -> Vec<Option<AppResult<Ingested>>> {
 }
 
 /// Answers every run the insert skipped with the run stored under its
-/// `(project_id, run_id)`, read in one query.
+/// `(project_id, run_id)`: a run this batch stored (a repeat within the
+/// batch), else one the writer remembers, else read back, all the others in
+/// one query.
 fn resolve_conflicts(
     connection: &Connection,
+    recent: &mut RecentRuns,
     runs: &[RunWrite],
     outcomes: &mut [Option<AppResult<Ingested>>],
 ) -> rusqlite::Result<()> {
@@ -472,12 +501,39 @@ fn resolve_conflicts(
         return Ok(());
     }
 
-    let keys: Vec<&TestRun> = conflicted.iter().map(|&index| &runs[index].run).collect();
-    let stored = select_stored(connection, &keys)?;
+    // Checked before memory: what this batch stored replaces whatever was
+    // remembered under the same key (deleted since, by clean-db).
+    // Until conflicts are resolved, a run answered `Ok` is one this batch created.
+    let stored_here: HashMap<RunKey, usize> = (0..runs.len())
+        .filter(|&index| matches!(outcomes[index], Some(Ok(_))))
+        .map(|index| (RunKey::of(&runs[index].run), index))
+        .collect();
+    let mut unknown = Vec::new();
     for index in conflicted {
-        let run = &runs[index].run;
+        let key = RunKey::of(&runs[index].run);
+        let known = match stored_here.get(&key) {
+            Some(&first) => Some(runs[first].run.clone()),
+            None => recent.get(key),
+        };
+        match known {
+            Some(run) => {
+                outcomes[index] = Some(Ok(Ingested {
+                    run,
+                    created: false,
+                }))
+            }
+            None => unknown.push(index),
+        }
+    }
+    if unknown.is_empty() {
+        return Ok(());
+    }
+
+    let keys: Vec<&TestRun> = unknown.iter().map(|&index| &runs[index].run).collect();
+    let stored = select_stored(connection, &keys)?;
+    for index in unknown {
         let found = stored
-            .get(&(run.project_id, run.run_id))
+            .get(&RunKey::of(&runs[index].run))
             .cloned()
             .map(|run| Ingested {
                 run,
@@ -577,7 +633,7 @@ fn insert_runs(connection: &Connection, runs: &[RunWrite]) -> rusqlite::Result<H
 fn select_stored(
     connection: &Connection,
     runs: &[&TestRun],
-) -> rusqlite::Result<HashMap<(Uuid, Uuid), TestRun>> {
+) -> rusqlite::Result<HashMap<RunKey, TestRun>> {
     let sql = repeated_rows(SELECT_STORED, "(?,?)", runs.len(), SELECT_STORED_JOIN);
     let mut select = connection.prepare_cached(&sql)?;
 
@@ -597,7 +653,7 @@ fn select_stored(
     let mut rows = select.raw_query();
     while let Some(row) = rows.next()? {
         let run = stored_run(row)?;
-        stored.insert((run.project_id, run.run_id), run);
+        stored.insert(RunKey::of(&run), run);
     }
     Ok(stored)
 }
@@ -675,7 +731,7 @@ mod tests {
     struct Fixture {
         dir: tempfile::TempDir,
         db: Database,
-        connection: Connection,
+        writer: Writer,
         project_a: Uuid,
         project_b: Uuid,
     }
@@ -698,7 +754,7 @@ mod tests {
         Fixture {
             dir,
             db,
-            connection,
+            writer: Writer::new(connection),
             project_a: project_a.id,
             project_b: project_b.id,
         }
@@ -763,9 +819,9 @@ mod tests {
     }
 
     /// Writes `runs` as one batch and returns each run's answer.
-    fn write_runs(connection: &mut Connection, runs: &[TestRun]) -> Vec<AppResult<Ingested>> {
+    fn write_runs(writer: &mut Writer, runs: &[TestRun]) -> Vec<AppResult<Ingested>> {
         let (mut batch, answers): (Vec<_>, Vec<_>) = runs.iter().map(run_write).unzip();
-        write_batch(connection, &mut batch);
+        write_batch(writer, &mut batch);
         answers.into_iter().map(answer).collect()
     }
 
@@ -787,7 +843,7 @@ mod tests {
     async fn a_mixed_batch_gives_every_run_its_own_answer() {
         let mut f = fixture().await;
         let stored_earlier = run(f.project_a, Uuid::new_v4());
-        let first = write_runs(&mut f.connection, std::slice::from_ref(&stored_earlier));
+        let first = write_runs(&mut f.writer, std::slice::from_ref(&stored_earlier));
         assert!(ingested(&first[0]).created);
         let (new_a, repeated, shared_run_id) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
 
@@ -800,7 +856,7 @@ mod tests {
             run(f.project_b, shared_run_id),
             run(f.project_b, stored_earlier.run_id),
         ];
-        let outcomes = write_runs(&mut f.connection, &batch);
+        let outcomes = write_runs(&mut f.writer, &batch);
 
         let answers: Vec<&Ingested> = outcomes.iter().map(ingested).collect();
         let created: Vec<bool> = answers.iter().map(|a| a.created).collect();
@@ -824,7 +880,7 @@ mod tests {
     async fn a_run_whose_project_is_gone_fails_alone_and_its_batch_mates_are_stored() {
         let mut f = fixture().await;
         let replayed = run(f.project_b, Uuid::new_v4());
-        write_runs(&mut f.connection, std::slice::from_ref(&replayed));
+        write_runs(&mut f.writer, std::slice::from_ref(&replayed));
 
         let batch = [
             run(f.project_a, Uuid::new_v4()),
@@ -832,7 +888,7 @@ mod tests {
             run(f.project_b, replayed.run_id),
             run(f.project_b, Uuid::new_v4()),
         ];
-        let outcomes = write_runs(&mut f.connection, &batch);
+        let outcomes = write_runs(&mut f.writer, &batch);
 
         assert!(ingested(&outcomes[0]).created);
         assert!(
@@ -859,7 +915,7 @@ mod tests {
             negative,
             run(f.project_a, Uuid::new_v4()),
         ];
-        let outcomes = write_runs(&mut f.connection, &batch);
+        let outcomes = write_runs(&mut f.writer, &batch);
 
         assert!(ingested(&outcomes[0]).created);
         assert!(
@@ -872,10 +928,92 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_failed_run_never_answers_for_a_batch_mate_with_its_key() {
+        let mut f = fixture().await;
+        let stored = run(f.project_a, Uuid::new_v4());
+        write_runs(&mut f.writer, std::slice::from_ref(&stored));
+        let mut broken = run(f.project_a, stored.run_id);
+        broken.duration_ms = -1;
+
+        let outcomes = write_runs(&mut f.writer, &[broken, run(f.project_a, stored.run_id)]);
+
+        assert!(outcomes[0].is_err());
+        assert_eq!(ingested(&outcomes[1]).run, stored);
+        assert!(!ingested(&outcomes[1]).created);
+    }
+
+    #[tokio::test]
+    async fn a_replay_of_a_remembered_run_is_answered_without_reading_it_back() {
+        let mut f = fixture().await;
+        let stored = run(f.project_a, Uuid::new_v4());
+        write_runs(&mut f.writer, std::slice::from_ref(&stored));
+        // Stored runs never change; changing one behind the writer's back
+        // shows which answers come from memory.
+        let other = connect(&f.db_path(), Duration::from_secs(5));
+        other
+            .execute("UPDATE test_runs SET duration_ms = 1", [])
+            .unwrap();
+
+        let fresh_writer = &mut Writer::new(connect(&f.db_path(), Duration::from_secs(5)));
+        let read_back = write_runs(fresh_writer, &[run(f.project_a, stored.run_id)]);
+        let remembered = write_runs(&mut f.writer, &[run(f.project_a, stored.run_id)]);
+
+        assert_eq!(ingested(&read_back[0]).run.duration_ms, 1);
+        assert_eq!(ingested(&remembered[0]).run, stored);
+    }
+
+    #[tokio::test]
+    async fn a_run_deleted_since_it_was_remembered_is_stored_anew_and_answered_as_stored() {
+        let mut f = fixture().await;
+        let first = run(f.project_a, Uuid::new_v4());
+        write_runs(&mut f.writer, std::slice::from_ref(&first));
+        let replay = write_runs(&mut f.writer, &[run(f.project_a, first.run_id)]);
+        assert_eq!(
+            ingested(&replay[0]).run,
+            first,
+            "remembered or read, the stored run"
+        );
+
+        // clean-db, from a connection of its own.
+        f.db.delete_all_rows().await.unwrap();
+        let orgs = orgs::insert_org(&f.db, "again".to_owned()).await.unwrap();
+        let project = projects::insert_project(&f.db, orgs.id, "a".to_owned())
+            .await
+            .unwrap();
+        let mut second = run(project.id, first.run_id);
+        second.status = RunStatus::Failed;
+        let mut deleted_project = run(f.project_a, first.run_id);
+        deleted_project.status = RunStatus::Failed;
+        let outcomes = write_runs(
+            &mut f.writer,
+            &[
+                second.clone(),
+                run(project.id, first.run_id),
+                deleted_project,
+            ],
+        );
+
+        assert!(ingested(&outcomes[0]).created);
+        assert_eq!(
+            ingested(&outcomes[1]).run,
+            second,
+            "the run stored in this batch"
+        );
+        assert!(
+            matches!(outcomes[2], Err(AppError::Unauthorized(_))),
+            "the old project is gone, not remembered: {:?}",
+            outcomes[2]
+        );
+        let later = write_runs(&mut f.writer, &[run(project.id, first.run_id)]);
+        assert_eq!(ingested(&later[0]).run, second);
+        assert_eq!(count_runs(&f.db).await, 1);
+    }
+
+    #[tokio::test]
     async fn a_batch_that_cannot_take_the_write_lock_answers_503_and_stores_nothing() {
         let f = fixture().await;
         let path = f.db_path();
-        let mut blocked = connect(&path, Duration::from_millis(50));
+        let mut blocked = Writer::new(connect(&path, Duration::from_millis(50)));
         let holder = connect(&path, Duration::from_secs(5));
         holder.execute_batch("BEGIN IMMEDIATE").unwrap();
 
@@ -966,7 +1104,7 @@ mod tests {
         let (pending, run_answer) = run_write(&run(f.project_a, Uuid::new_v4()));
         batch.push(pending);
 
-        write_batch(&mut f.connection, &mut batch);
+        write_batch(&mut f.writer, &mut batch);
 
         let outcomes: Vec<StatementOutcome> =
             answers.into_iter().map(|a| answer(a).unwrap()).collect();
@@ -990,7 +1128,7 @@ mod tests {
                 .bind("renamed".to_owned());
         let (pending, outcome) = statement_write(statement);
 
-        write_batch(&mut f.connection, &mut vec![pending]);
+        write_batch(&mut f.writer, &mut vec![pending]);
 
         assert_eq!(answer(outcome).unwrap(), Ok(1));
         let Database::Sqlite(db) = &f.db else {
@@ -1007,7 +1145,7 @@ mod tests {
     async fn runs_batched_with_a_statement_get_their_answers_inside_its_transaction() {
         let mut f = fixture().await;
         let stored_earlier = run(f.project_a, Uuid::new_v4());
-        write_runs(&mut f.connection, std::slice::from_ref(&stored_earlier));
+        write_runs(&mut f.writer, std::slice::from_ref(&stored_earlier));
         let repeated = Uuid::new_v4();
         let runs = [
             run(f.project_a, Uuid::new_v4()),
@@ -1024,7 +1162,7 @@ mod tests {
             batch.push(pending);
             answers.push(answer);
         }
-        write_batch(&mut f.connection, &mut batch);
+        write_batch(&mut f.writer, &mut batch);
 
         let outcomes: Vec<AppResult<Ingested>> = answers.into_iter().map(answer).collect();
         let created: Vec<bool> = outcomes.iter().map(|o| ingested(o).created).collect();

@@ -5,6 +5,7 @@
 pub mod background;
 pub mod checkpoint;
 pub mod group_commit;
+mod recent_runs;
 
 use std::time::Duration;
 
