@@ -11,8 +11,8 @@
 //! line is written straight into a buffer kept per thread.
 
 use std::cell::RefCell;
-use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::ops::Range;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -216,6 +216,8 @@ const BUILT_IN: [&str; 4] = ["timestamp", "level", "message", "target"];
 struct Scratch {
     line: Vec<u8>,
     written: Vec<&'static str>,
+    /// The event's own fields.
+    own: Fields,
 }
 
 thread_local! {
@@ -227,23 +229,46 @@ struct JsonLines {
     sink: LogSink,
 }
 
-/// Fields by name, each value already rendered as JSON text.
+/// Fields by name, each value already rendered as JSON text, the texts one
+/// after another in a single buffer.
 #[derive(Default)]
-struct Fields(Vec<(&'static str, String)>);
+struct Fields {
+    json: Vec<u8>,
+    entries: Vec<(&'static str, Range<usize>)>,
+}
 
 impl Fields {
-    fn set(&mut self, name: &'static str, json: String) {
-        match self.0.iter_mut().find(|(existing, _)| *existing == name) {
-            Some(slot) => slot.1 = json,
-            None => self.0.push((name, json)),
+    /// Sets `name` to the JSON that `render` appends, in place of any
+    /// earlier value.
+    fn set(&mut self, name: &'static str, render: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.json.len();
+        render(&mut self.json);
+        let range = start..self.json.len();
+        match self
+            .entries
+            .iter_mut()
+            .find(|(existing, _)| *existing == name)
+        {
+            Some(slot) => slot.1 = range,
+            None => self.entries.push((name, range)),
         }
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
+    fn get(&self, name: &str) -> Option<&[u8]> {
+        self.iter()
             .find(|(existing, _)| *existing == name)
-            .map(|(_, json)| json.as_str())
+            .map(|(_, json)| json)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&'static str, &[u8])> {
+        self.entries
+            .iter()
+            .map(|(name, range)| (*name, &self.json[range.clone()]))
+    }
+
+    fn clear(&mut self) {
+        self.json.clear();
+        self.entries.clear();
     }
 }
 
@@ -268,11 +293,12 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let mut own = Fields::default();
-        event.record(&mut JsonVisitor(&mut own));
         let target = event.metadata().target();
 
-        SCRATCH.with_borrow_mut(|Scratch { line, written }| {
+        SCRATCH.with_borrow_mut(|Scratch { line, written, own }| {
+            own.clear();
+            event.record(&mut JsonVisitor(own));
+
             line.clear();
             line.extend_from_slice(b"{\"timestamp\":\"");
             timestamp::write_millis(line, timestamp::now());
@@ -283,7 +309,7 @@ where
             // a message; every line still gets one, so that it can be
             // filtered on.
             match own.get("message") {
-                Some(message) => line.extend_from_slice(message.as_bytes()),
+                Some(message) => line.extend_from_slice(message),
                 None => push_json_str(line, target),
             }
             line.extend_from_slice(b",\"target\":");
@@ -291,13 +317,13 @@ where
 
             written.clear();
             written.extend_from_slice(&BUILT_IN);
-            for (name, json) in &own.0 {
+            for (name, json) in own.iter() {
                 push_field(line, written, name, json);
             }
             if let Some(scope) = ctx.event_scope(event) {
                 for span in scope {
                     if let Some(fields) = span.extensions().get::<Fields>() {
-                        for (name, json) in &fields.0 {
+                        for (name, json) in fields.iter() {
                             push_field(line, written, name, json);
                         }
                     }
@@ -311,7 +337,12 @@ where
 }
 
 /// Appends `"name":json` unless a field of that name is already on the line.
-fn push_field(line: &mut Vec<u8>, written: &mut Vec<&'static str>, name: &'static str, json: &str) {
+fn push_field(
+    line: &mut Vec<u8>,
+    written: &mut Vec<&'static str>,
+    name: &'static str,
+    json: &[u8],
+) {
     if written.contains(&name) {
         return;
     }
@@ -319,26 +350,28 @@ fn push_field(line: &mut Vec<u8>, written: &mut Vec<&'static str>, name: &'stati
     line.push(b',');
     push_json_str(line, name);
     line.push(b':');
-    line.extend_from_slice(json.as_bytes());
+    line.extend_from_slice(json);
 }
 
 /// Appends `text` as a JSON string, quoted and escaped.
 fn push_json_str(line: &mut Vec<u8>, text: &str) {
+    // Names, ids, routes and most messages need no escape: copied as they are.
+    if !text
+        .bytes()
+        .any(|byte| byte < 0x20 || byte == b'"' || byte == b'\\')
+    {
+        line.push(b'"');
+        line.extend_from_slice(text.as_bytes());
+        line.push(b'"');
+        return;
+    }
     // Writing a str into a Vec cannot fail.
     let _ = serde_json::to_writer(line, text);
 }
 
-/// `text` as a JSON string, quoted and escaped.
-fn json_str(text: &str) -> String {
-    let mut json = Vec::with_capacity(text.len() + 2);
-    push_json_str(&mut json, text);
-    // serde_json writes valid UTF-8.
-    String::from_utf8(json).unwrap_or_default()
-}
-
 /// Escapes what is written to it for the inside of a JSON string, so that
 /// formatted values need no buffer of their own.
-struct JsonEscaped<'a>(&'a mut String);
+struct JsonEscaped<'a>(&'a mut Vec<u8>);
 
 impl std::fmt::Write for JsonEscaped<'_> {
     fn write_str(&mut self, text: &str) -> std::fmt::Result {
@@ -355,15 +388,15 @@ impl std::fmt::Write for JsonEscaped<'_> {
                 0..0x20 => "",
                 _ => continue,
             };
-            self.0.push_str(&text[start..index]);
+            self.0.extend_from_slice(&text.as_bytes()[start..index]);
             if escape.is_empty() {
                 let _ = write!(self.0, "\\u{byte:04x}");
             } else {
-                self.0.push_str(escape);
+                self.0.extend_from_slice(escape.as_bytes());
             }
             start = index + 1;
         }
-        self.0.push_str(&text[start..]);
+        self.0.extend_from_slice(&text.as_bytes()[start..]);
         Ok(())
     }
 }
@@ -384,35 +417,47 @@ struct JsonVisitor<'a>(&'a mut Fields);
 impl Visit for JsonVisitor<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
         // JSON has no NaN or infinity; serde_json writes them as null.
-        let json = serde_json::to_string(&value).unwrap_or_else(|_| "null".to_owned());
-        self.0.set(field.name(), json);
+        self.0.set(field.name(), |json| {
+            let _ = serde_json::to_writer(json, &value);
+        });
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.set(field.name(), value.to_string());
+        self.0.set(field.name(), |json| {
+            let _ = write!(json, "{value}");
+        });
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.set(field.name(), value.to_string());
+        self.0.set(field.name(), |json| {
+            let _ = write!(json, "{value}");
+        });
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.set(field.name(), value.to_string());
+        self.0.set(field.name(), |json| {
+            json.extend_from_slice(if value { b"true" } else { b"false" });
+        });
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.set(field.name(), json_str(value));
+        self.0.set(field.name(), |json| push_json_str(json, value));
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.0.set(field.name(), json_str(&value.to_string()));
+        self.0.set(field.name(), |json| {
+            json.push(b'"');
+            let _ = std::fmt::Write::write_fmt(&mut JsonEscaped(json), format_args!("{value}"));
+            json.push(b'"');
+        });
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        let mut json = String::from("\"");
-        let _ = write!(JsonEscaped(&mut json), "{value:?}");
-        json.push('"');
-        self.0.set(field.name(), json);
+        self.0.set(field.name(), |json| {
+            json.push(b'"');
+            let _ = std::fmt::Write::write_fmt(&mut JsonEscaped(json), format_args!("{value:?}"));
+            json.push(b'"');
+        });
     }
 }
 
@@ -460,12 +505,22 @@ mod tests {
         /// and reads back as the same text.
         #[test]
         fn formatted_values_are_escaped_as_json(text in "\\PC*|[\\x00-\\x7f]*") {
-            let mut json = String::from("\"");
-            write!(JsonEscaped(&mut json), "{text}").unwrap();
-            json.push('"');
+            let mut json = b"\"".to_vec();
+            std::fmt::Write::write_fmt(&mut JsonEscaped(&mut json), format_args!("{text}")).unwrap();
+            json.push(b'"');
 
-            let back: String = serde_json::from_str(&json).unwrap();
+            let back: String = serde_json::from_slice(&json).unwrap();
             proptest::prop_assert_eq!(back, text);
+        }
+
+        /// Quoting by hand, when nothing needs an escape, writes what
+        /// serde_json would.
+        #[test]
+        fn strings_are_quoted_as_serde_json_quotes_them(text in "\\PC*|[\\x00-\\x7f]*|[a-z_/]*") {
+            let mut line = Vec::new();
+            push_json_str(&mut line, &text);
+
+            proptest::prop_assert_eq!(line, serde_json::to_vec(&text).unwrap());
         }
     }
 

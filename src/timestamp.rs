@@ -22,43 +22,42 @@ pub fn start_of_minute(at: OffsetDateTime) -> OffsetDateTime {
 
 /// Formats an instant as `2026-01-12T10:10:05.000Z`.
 pub fn format_millis(at: OffsetDateTime) -> String {
-    let mut text = Vec::with_capacity(24);
-    write_millis(&mut text, at);
-    // Only ASCII digits and separators were written.
-    String::from_utf8(text).unwrap_or_default()
+    // Only ASCII digits and separators are written.
+    String::from_utf8(millis_text(at).to_vec()).unwrap_or_default()
 }
 
-/// Appends [`format_millis`]'s text to `out`. Written by hand: it runs for
-/// every log line and every run returned, and `time`'s general formatter
-/// costs several times as much.
+/// Appends [`format_millis`]'s text to `out`.
 pub fn write_millis(out: &mut Vec<u8>, at: OffsetDateTime) {
+    out.extend_from_slice(&millis_text(at));
+}
+
+/// [`format_millis`]'s text, in place. Written by hand: it runs for every
+/// log line and every run returned, and `time`'s general formatter costs
+/// several times as much.
+fn millis_text(at: OffsetDateTime) -> [u8; 24] {
     let at = at.to_offset(UtcOffset::UTC);
-    let (year, month, day) = (at.year(), u8::from(at.month()), at.day());
-    let (hour, minute, second, millis) = (at.hour(), at.minute(), at.second(), at.millisecond());
+    let (year, month, day) = at.to_calendar_date();
+    let (hour, minute, second, millis) = at.to_hms_milli();
 
     // Years outside 0000-9999 cannot be written in this format; they never
     // reach it (a stored year has four digits, `now` is in this era).
     let year = year.clamp(0, 9999) as u32;
-    let parts = [
-        (year, 4, b'-'),
-        (month.into(), 2, b'-'),
-        (day.into(), 2, b'T'),
-        (hour.into(), 2, b':'),
-        (minute.into(), 2, b':'),
-        (second.into(), 2, b'.'),
-        (millis.into(), 3, b'Z'),
-    ];
-    for (value, width, separator) in parts {
-        push_digits(out, value, width);
-        out.push(separator);
-    }
+    let mut text = *b"0000-00-00T00:00:00.000Z";
+    put_digits(&mut text[0..4], year);
+    put_digits(&mut text[5..7], u32::from(u8::from(month)));
+    put_digits(&mut text[8..10], u32::from(day));
+    put_digits(&mut text[11..13], u32::from(hour));
+    put_digits(&mut text[14..16], u32::from(minute));
+    put_digits(&mut text[17..19], u32::from(second));
+    put_digits(&mut text[20..23], u32::from(millis));
+    text
 }
 
-/// Appends the last `width` decimal digits of `value`, zero-padded.
-fn push_digits(out: &mut Vec<u8>, value: u32, width: u32) {
-    for place in (0..width).rev() {
-        let digit = (value / 10_u32.pow(place)) % 10;
-        out.push(b'0' + digit as u8);
+/// Writes the last `digits.len()` decimal digits of `value`, zero-padded.
+fn put_digits(digits: &mut [u8], mut value: u32) {
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
     }
 }
 
@@ -132,7 +131,8 @@ fn parse_millis(text: &str) -> Option<OffsetDateTime> {
 
 /// Serde helper: serializes an instant with [`format_millis`].
 pub fn serialize<S: Serializer>(at: &OffsetDateTime, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&format_millis(*at))
+    let text = millis_text(*at);
+    serializer.serialize_str(std::str::from_utf8(&text).unwrap_or_default())
 }
 
 /// Serde helper: serializes an optional instant with [`format_millis`].
@@ -141,7 +141,7 @@ pub fn serialize_option<S: Serializer>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     match at {
-        Some(at) => serializer.serialize_str(&format_millis(*at)),
+        Some(at) => serialize(at, serializer),
         None => serializer.serialize_none(),
     }
 }
