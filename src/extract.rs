@@ -1,6 +1,7 @@
 //! Extractors whose rejections speak the error envelope.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 
 use axum::body::Bytes;
@@ -73,7 +74,9 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// The outline of a JSON body: an object with the keys it repeated, or
-/// anything else. Values are skipped, not built.
+/// anything else. Nothing is built: nested values are read as outlines too,
+/// which unlike serde's `IgnoredAny` (skipped by serde_json without a look
+/// inside strings) checks every string is UTF-8.
 enum Shape {
     Object { repeated: Vec<String> },
     NotAnObject,
@@ -95,21 +98,28 @@ impl<'de> Visitor<'de> for ShapeVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
-        let mut keys: Vec<Key<'de>> = Vec::new();
+        // Each key seen, and whether it was found repeated: a map, so that a
+        // body of many keys, or many repeats, never costs their square.
+        let mut seen: HashMap<Key<'de>, bool> = HashMap::new();
         let mut repeated = Vec::new();
         while let Some(key) = map.next_key::<Key<'de>>()? {
-            map.next_value::<Skipped>()?;
-            if !keys.contains(&key) {
-                keys.push(key);
-            } else if !repeated.iter().any(|seen| *seen == *key.0) {
-                repeated.push(key.0.into_owned());
+            map.next_value::<Shape>()?;
+            match seen.get_mut(&key) {
+                Some(reported @ false) => {
+                    *reported = true;
+                    repeated.push(key.0.into_owned());
+                }
+                Some(true) => {}
+                None => {
+                    seen.insert(key, false);
+                }
             }
         }
         Ok(Shape::Object { repeated })
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
-        while seq.next_element::<Skipped>()?.is_some() {}
+        while seq.next_element::<Shape>()?.is_some() {}
         Ok(Shape::NotAnObject)
     }
 
@@ -138,63 +148,8 @@ impl<'de> Visitor<'de> for ShapeVisitor {
     }
 }
 
-/// A value read only to be checked: unlike serde's `IgnoredAny`, which serde_json
-/// skips without looking inside strings, every string is checked to be
-/// UTF-8.
-struct Skipped;
-
-impl<'de> Deserialize<'de> for Skipped {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(SkippedVisitor)
-    }
-}
-
-struct SkippedVisitor;
-
-impl<'de> Visitor<'de> for SkippedVisitor {
-    type Value = Skipped;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skipped, A::Error> {
-        while map.next_entry::<Skipped, Skipped>()?.is_some() {}
-        Ok(Skipped)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skipped, A::Error> {
-        while seq.next_element::<Skipped>()?.is_some() {}
-        Ok(Skipped)
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Skipped, E> {
-        Ok(Skipped)
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Skipped, E> {
-        Ok(Skipped)
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Skipped, E> {
-        Ok(Skipped)
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Skipped, E> {
-        Ok(Skipped)
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Skipped, E> {
-        Ok(Skipped)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Skipped, E> {
-        Ok(Skipped)
-    }
-}
-
 /// An object key, borrowed from the body unless it had escapes to undo.
-#[derive(PartialEq, Eq)]
+#[derive(PartialEq, Eq, Hash)]
 struct Key<'de>(Cow<'de, str>);
 
 impl<'de> Deserialize<'de> for Key<'de> {
@@ -285,6 +240,19 @@ mod tests {
             panic!("an object")
         };
         assert_eq!(repeated, ["a", "b"]);
+
+        let many: Vec<String> = (0..20_000).map(|n| format!("\"k{n}\": {n}")).collect();
+        let body = format!(
+            "{{{}, {}, {}}}",
+            many.join(","),
+            many.join(","),
+            many.join(",")
+        );
+        let Shape::Object { repeated } = serde_json::from_str(&body).unwrap() else {
+            panic!("an object")
+        };
+        assert_eq!(repeated.len(), 20_000, "each repeated key is named once");
+        assert_eq!(repeated[19_999], "k19999");
 
         for not_an_object in ["[]", "1", "\"a\"", "null", "true", "-1.5"] {
             let shape: Shape = serde_json::from_str(not_an_object).unwrap();

@@ -506,7 +506,8 @@ mod tests {
         #[test]
         fn formatted_values_are_escaped_as_json(text in "\\PC*|[\\x00-\\x7f]*") {
             let mut json = b"\"".to_vec();
-            std::fmt::Write::write_fmt(&mut JsonEscaped(&mut json), format_args!("{text}")).unwrap();
+            let mut escaped = JsonEscaped(&mut json);
+            std::fmt::Write::write_str(&mut escaped, &text).unwrap();
             json.push(b'"');
 
             let back: String = serde_json::from_slice(&json).unwrap();
