@@ -67,12 +67,9 @@ async fn checkpoint_until_stopped(mut connection: SqliteConnection, stopping: Ar
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
     use sqlx::sqlite::SqliteConnectOptions;
     use sqlx::{ConnectOptions, Row};
 
-    use crate::config::Config;
-    use crate::db::Database;
     use crate::services::orgs;
 
     /// Organizations in the main database file alone (`None` before the
@@ -107,12 +104,8 @@ mod tests {
 
     #[tokio::test]
     async fn committed_writes_reach_the_database_file_without_a_commit_crossing_the_threshold() {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, db) = crate::db::temporary_sqlite().await;
         let path = dir.path().join("test.db");
-        let config =
-            Config::try_parse_from(["test-analytics", "--database-path", path.to_str().unwrap()])
-                .unwrap();
-        let db = Database::connect(&config).await.unwrap();
         // The migrations were committed to the WAL; the task copies them too.
         let before = wait_for_orgs(&path, |_| true)
             .await

@@ -720,10 +720,7 @@ fn row_error(error: rusqlite::Error) -> AppError {
 mod tests {
     use std::path::Path;
 
-    use clap::Parser;
-
     use super::*;
-    use crate::config::Config;
     use crate::db::Database;
     use crate::services::{orgs, projects};
 
@@ -737,12 +734,8 @@ mod tests {
     }
 
     async fn fixture() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, db) = crate::db::temporary_sqlite().await;
         let path = dir.path().join("test.db");
-        let config =
-            Config::try_parse_from(["test-analytics", "--database-path", path.to_str().unwrap()])
-                .unwrap();
-        let db = Database::connect(&config).await.unwrap();
         let org = orgs::insert_org(&db, "org".to_owned()).await.unwrap();
         let project_a = projects::insert_project(&db, org.id, "a".to_owned())
             .await

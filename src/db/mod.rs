@@ -243,3 +243,19 @@ async fn connect_postgres(url: &str) -> Result<PgPool, sqlx::Error> {
         .connect_with(options)
         .await
 }
+
+/// A migrated database on a fresh SQLite file in a temporary directory, for
+/// unit tests; the file is `test.db` in the directory, which lives as long as
+/// the returned handle.
+#[cfg(test)]
+pub async fn temporary_sqlite() -> (tempfile::TempDir, Database) {
+    use clap::Parser;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.db");
+    let config =
+        Config::try_parse_from(["test-analytics", "--database-path", path.to_str().unwrap()])
+            .unwrap();
+    let db = Database::connect(&config).await.unwrap();
+    (dir, db)
+}

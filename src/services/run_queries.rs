@@ -348,20 +348,10 @@ mod tests {
     /// prepare with their index hints and find the same duration at every rank.
     #[tokio::test]
     async fn sorting_and_walking_find_the_same_duration_at_every_rank() {
-        use clap::Parser;
-
         use crate::models::{NewRun, RunStatus};
         use crate::services::{ingest, orgs, projects};
 
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("test.db");
-        let config = crate::config::Config::try_parse_from([
-            "test-analytics",
-            "--database-path",
-            path.to_str().unwrap(),
-        ])
-        .unwrap();
-        let db = Database::connect(&config).await.unwrap();
+        let (_dir, db) = crate::db::temporary_sqlite().await;
         let org = orgs::insert_org(&db, "org".to_owned()).await.unwrap();
         let project = projects::insert_project(&db, org.id, "p".to_owned())
             .await
